@@ -1,0 +1,23 @@
+/*
+ * Test-only extension of the fuzzharness contract: fault injection.
+ *
+ * Only the `faults` build variant of a shim (Rust cargo feature `faults`,
+ * Go build tag `faults`) exports these functions; release builds contain none
+ * of the fault code. See fuzzharness_testing_decls.h.
+ */
+#ifndef FUZZHARNESS_TESTING_H
+#define FUZZHARNESS_TESTING_H
+
+#include "fuzzharness.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "fuzzharness_testing_decls.h"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUZZHARNESS_TESTING_H */
