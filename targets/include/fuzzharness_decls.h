@@ -17,7 +17,11 @@
  *   byte buffer is followed by its length in bytes.
  *
  * Memory ownership.  The caller owns every pointer it passes; a callee never
- *   keeps a pointer past the return of the call. Resource memory is owned by
+ *   keeps a pointer past the return of the call, and never writes through an
+ *   input pointer (fh_init's config, fh_write's data). Those two are not
+ *   declared const only so that the prototypes cgo generates for the Go shim
+ *   are identical to these, letting the C compiler check the Go exports
+ *   against this file. Resource memory is owned by
  *   the target and is only reachable through handles: no pointer into a
  *   resource ever crosses the boundary.
  *
@@ -158,7 +162,7 @@ fh_status fh_abi_version(uint32_t *major, uint32_t *minor);
  * FH_NULL_ARGUMENT, FH_ALREADY_INITIALIZED, FH_INVALID_ARGUMENT (capacity
  * 0 or > 2^20, flags != 0), FH_UNSUPPORTED (strategy not implemented).
  * Not thread-safe: must not overlap any other call. */
-fh_status fh_init(const fh_config *config);
+fh_status fh_init(fh_config *config);
 
 /* Close the session: every resource still alive or pending is reclaimed and
  * *report receives the stats as they were just before (what was still alive).
@@ -189,7 +193,7 @@ fh_status fh_release(fh_handle handle);
  * serialized. Errors: FH_NOT_INITIALIZED, FH_NULL_ARGUMENT, FH_INVALID_HANDLE,
  * FH_STALE_HANDLE, FH_READ_ONLY, FH_OVERFLOW, FH_BOUNDS. A failed write
  * changes no byte. */
-fh_status fh_write(fh_handle handle, uint64_t offset, const uint8_t *data, size_t len);
+fh_status fh_write(fh_handle handle, uint64_t offset, uint8_t *data, size_t len);
 
 /* Copy len bytes of the resource at offset into buf (caller-owned, at least
  * len bytes). `buf` may be NULL only when len is 0. Errors: FH_NOT_INITIALIZED,
