@@ -147,11 +147,11 @@ typedef struct fh_stats {
 } fh_stats;
 
 /* What fh_info reports about one live resource. */
-typedef struct fh_info {
+typedef struct fh_resource_info {
     uint64_t size;               /* bytes, fixed at creation */
     uint32_t refs;               /* current reference count, >= 1 */
     uint32_t read_only;          /* 1 for a snapshot, 0 otherwise */
-} fh_info;
+} fh_resource_info;
 
 /* The ABI version of this library. Callable at any time, no session needed.
  * *major and *minor are required. A harness refuses a target whose major
@@ -208,7 +208,7 @@ fh_status fh_snapshot(fh_handle handle, fh_handle *out);
 
 /* Describe a live resource into *out. Errors: FH_NOT_INITIALIZED,
  * FH_NULL_ARGUMENT, FH_INVALID_HANDLE, FH_STALE_HANDLE. */
-fh_status fh_info(fh_handle handle, fh_info *out);
+fh_status fh_info(fh_handle handle, fh_resource_info *out);
 
 /* Session counters into *out (a consistent view when no call runs
  * concurrently). Errors: FH_NOT_INITIALIZED, FH_NULL_ARGUMENT. */
