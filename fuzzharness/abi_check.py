@@ -1,0 +1,240 @@
+"""ABI drift check: every shim's exports against the contract header.
+
+The header (``targets/include/fuzzharness_decls.h`` plus the testing companion)
+is canonical. This check reads it, reads the Rust shim's export module
+(``rust_shim/src/ffi.rs``) and the Go shim's cgo files, and fails when a
+function is missing, extra, or has other parameter or return types, and when a
+``#[repr(C)]`` Rust struct differs field by field from its C struct. With
+``--built`` it also reads the exported symbols of the built libraries: release
+builds must export exactly the contract functions, fault builds the test ones too.
+
+(The Go side has a second, independent guard: its cgo preamble includes the
+header, so the C compiler rejects an export whose prototype differs.)
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contract import DECLS_HEADER, PROJECT_ROOT, TESTING_DECLS_HEADER
+from .registry import load_registry
+
+__all__ = ["Signature", "header_functions", "header_structs", "rust_exports", "go_exports", "check_all", "compare"]
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    returns: str
+    params: tuple[tuple[str, str], ...]  # (name, normalized C type)
+
+    def __str__(self) -> str:
+        return f"{self.returns} {self.name}({', '.join(f'{t} {n}' for n, t in self.params)})"
+
+
+def _header_text(with_testing: bool) -> str:
+    text = DECLS_HEADER.read_text()
+    if with_testing:
+        text += TESTING_DECLS_HEADER.read_text()
+    return _COMMENT.sub("", text)
+
+
+def _typedefs(text: str) -> dict[str, str]:
+    return {alias: base for base, alias in re.findall(r"typedef\s+(\w+)\s+(\w+)\s*;", text)}
+
+
+def _normalize_c(ctype: str, typedefs: dict[str, str]) -> str:
+    ctype = " ".join(ctype.replace("*", " * ").split())
+    words = [w for w in ctype.split() if w not in ("const", "struct")]
+    pointer = words.count("*")
+    base = " ".join(w for w in words if w != "*")
+    while base in typedefs:
+        base = typedefs[base]
+    return base + " *" * pointer
+
+
+def header_functions(with_testing: bool = False) -> dict[str, Signature]:
+    text = _header_text(with_testing)
+    typedefs = _typedefs(text)
+    out = {}
+    for ret, name, params in re.findall(r"(\w+)\s+(fh_\w+)\s*\(([^)]*)\)\s*;", text):
+        plist = []
+        for param in params.split(","):
+            param = param.strip()
+            if not param or param == "void":
+                continue
+            m = re.fullmatch(r"(.*?)(\w+)", param.replace("*", " * "))
+            assert m, param
+            plist.append((m.group(2), _normalize_c(m.group(1), typedefs)))
+        out[name] = Signature(name, _normalize_c(ret, typedefs), tuple(plist))
+    return out
+
+
+def header_structs() -> dict[str, list[tuple[str, str]]]:
+    text = _header_text(False)
+    typedefs = _typedefs(text)
+    out = {}
+    for body, name in re.findall(r"typedef\s+struct\s+\w+\s*\{(.*?)\}\s*(\w+)\s*;", text, re.S):
+        fields = re.findall(r"(\w+)\s+(\w+)\s*;", body)
+        out[name] = [(fname, _normalize_c(ftype, typedefs)) for ftype, fname in fields]
+    return out
+
+
+# --------------------------------------------------------------------------- Rust
+
+_RUST_PRIMS = {"u8": "uint8_t", "u32": "uint32_t", "u64": "uint64_t", "i32": "int32_t", "usize": "size_t",
+               "c_char": "char", "std::ffi::c_char": "char", "core::ffi::c_char": "char",
+               "libc::c_char": "char", "std::os::raw::c_char": "char"}  # fmt: skip
+
+
+def _struct_key(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _rust_type(rtype: str, aliases: dict[str, str]) -> str:
+    rtype = " ".join(rtype.split())
+    pointer = 0
+    while m := re.fullmatch(r"\*\s*(?:mut|const)\s+(.*)", rtype):
+        pointer += 1
+        rtype = m.group(1).strip()
+    rtype = rtype.removeprefix("crate::").split("::")[-1] if rtype not in _RUST_PRIMS else rtype
+    while rtype in aliases:
+        rtype = aliases[rtype]
+    base = _RUST_PRIMS.get(rtype, rtype)
+    return base + " *" * pointer
+
+
+def _rust_sources() -> str:
+    return "\n".join(p.read_text() for p in sorted((PROJECT_ROOT / "rust_shim" / "src").rglob("*.rs")))
+
+
+def rust_exports(ffi_file: Path | None = None) -> dict[str, Signature]:
+    ffi_file = ffi_file or PROJECT_ROOT / "rust_shim" / "src" / "ffi.rs"
+    text = ffi_file.read_text()
+    aliases = dict(re.findall(r"\btype\s+(\w+)\s*=\s*([\w:]+)\s*;", _rust_sources() + text))
+    out = {}
+    pattern = r'pub\s+(?:unsafe\s+)?extern\s+"C"\s+fn\s+(fh_\w+)\s*\((.*?)\)\s*(?:->\s*([\w:]+))?\s*\{'
+    for name, params, ret in re.findall(pattern, text, re.S):
+        plist = []
+        for param in _split_params(params):
+            pname, _, ptype = param.partition(":")
+            plist.append((pname.strip().lstrip("_"), _rust_type(ptype, aliases)))
+        out[name] = Signature(name, _rust_type(ret or "()", aliases), tuple(plist))
+    return out
+
+
+def _split_params(params: str) -> list[str]:
+    return [p.strip() for p in params.split(",") if p.strip()]
+
+
+def rust_structs() -> dict[str, list[tuple[str, str]]]:
+    text = _rust_sources()
+    aliases = dict(re.findall(r"\btype\s+(\w+)\s*=\s*([\w:]+)\s*;", text))
+    out = {}
+    for name, body in re.findall(r"#\[repr\(C\)\]\s*(?:#\[[^\]]*\]\s*)*pub\s+struct\s+(\w+)\s*\{(.*?)\}", text, re.S):
+        fields = re.findall(r"pub\s+(\w+)\s*:\s*([^,]+),?", body)
+        out[_struct_key(name)] = [(f, _rust_type(t, aliases)) for f, t in fields]
+    return out
+
+
+# --------------------------------------------------------------------------- Go
+
+
+def _go_type(gtype: str, typedefs: dict[str, str]) -> str:
+    gtype = gtype.strip()
+    pointer = len(gtype) - len(gtype.lstrip("*"))
+    base = gtype.lstrip("*").removeprefix("C.")
+    return _normalize_c(base + " *" * pointer, typedefs)
+
+
+def go_exports(go_dir: Path | None = None) -> dict[str, Signature]:
+    go_dir = go_dir or PROJECT_ROOT / "go_shim"
+    typedefs = _typedefs(_header_text(True))
+    out = {}
+    for path in sorted(go_dir.glob("*.go")):
+        text = path.read_text()
+        pattern = r"//export\s+(fh_\w+)\s*\nfunc\s+(\w+)\s*\((.*?)\)\s*([\w.*]*)\s*\{"
+        for export, func, params, ret in re.findall(pattern, text, re.S):
+            plist: list[tuple[str, str]] = []
+            pending: list[str] = []
+            for param in _split_params(params):
+                parts = param.split()
+                if len(parts) == 1:
+                    pending.append(parts[0])
+                    continue
+                for pname in pending + [parts[0]]:
+                    plist.append((pname, _go_type(parts[1], typedefs)))
+                pending = []
+            out[export] = Signature(export, _go_type(ret or "void", typedefs), tuple(plist))
+    return out
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def compare(shim: str, exports: dict[str, Signature], with_testing: bool = True) -> list[str]:
+    """Problems between a shim's exports and the header (names, types, parameter names)."""
+    contract = header_functions(with_testing=False)
+    testing = header_functions(with_testing=True)
+    problems = []
+    for name, want in contract.items():
+        if name not in exports:
+            problems.append(f"{shim}: missing export {want}")
+    for name, got in exports.items():
+        want = testing.get(name)
+        if want is None or (name not in contract and not with_testing):
+            problems.append(f"{shim}: exports {name}, which the header does not declare")
+            continue
+        if got.returns != want.returns or [t for _, t in got.params] != [t for _, t in want.params]:
+            problems.append(f"{shim}: {name} is\n    {got}\n  but the header says\n    {want}")
+        elif [n for n, _ in got.params] != [n for n, _ in want.params]:
+            problems.append(f"{shim}: {name} parameter names {[n for n, _ in got.params]} differ from the header's")
+    return problems
+
+
+def compare_structs() -> list[str]:
+    rust = rust_structs()
+    problems = []
+    for name, fields in header_structs().items():
+        got = rust.get(_struct_key(name))
+        if got is None:
+            problems.append(f"rust: no #[repr(C)] struct for {name}")
+        elif got != fields:
+            problems.append(f"rust: struct {name} fields {got} differ from the header's {fields}")
+    return problems
+
+
+def exported_symbols(library: Path) -> set[str]:
+    out = subprocess.run(["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True, check=True)
+    return {line.split()[-1] for line in out.stdout.splitlines() if line.strip()}
+
+
+def check_built() -> list[str]:
+    problems = []
+    contract = set(header_functions(with_testing=False))
+    testing = set(header_functions(with_testing=True)) - contract
+    for spec in load_registry().values():
+        for vname, variant in spec.variants.items():
+            if not variant.library.is_file():
+                continue
+            symbols = exported_symbols(variant.library)
+            ours = {s for s in symbols if s.startswith("fh_")}
+            want = contract | (testing if variant.testing else set())
+            if ours != want:
+                problems.append(
+                    f"{spec.name} ({vname}) {variant.library}: exports {sorted(ours - want)} unexpectedly, "
+                    f"lacks {sorted(want - ours)}"
+                )
+    return problems
+
+
+def check_all(built: bool = False) -> list[str]:
+    problems = compare("rust", rust_exports()) + compare("go", go_exports()) + compare_structs()
+    if built:
+        problems += check_built()
+    return problems

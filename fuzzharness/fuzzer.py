@@ -1,0 +1,230 @@
+"""Random differential fuzzing: the ``fuzz`` command's engine.
+
+``fuzz`` runs ``jobs`` job processes side by side (started with ``spawn``; the
+parent never loads a target). Each job owns one worker per target, generates
+programs from its own seed, runs every program on all targets at once (one
+thread per worker, the workers are separate processes), checks the traces
+against the model and each other, and saves each finding atomically the moment
+it is found. Jobs report progress to the parent through a queue; the parent
+draws the progress display and prints the summary.
+
+Every program's seed is recorded: ``program_seed = seed * 2**40 + job * 2**32 + n``
+regenerates it with ``generate(Random(program_seed))``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import random
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding, save
+from .program import Program, generate
+from .registry import TargetSpec, select_targets
+from .supervisor import DEFAULT_TIMEOUT, TargetWorker
+from .triage import Outcome, findings_for
+
+__all__ = ["FuzzOptions", "FuzzSummary", "run_fuzz", "run_batch", "program_seed"]
+
+
+@dataclass
+class FuzzOptions:
+    targets: list[str]
+    seconds: float | None = 30.0
+    runs: int | None = None
+    seed: int = 0
+    jobs: int = 1
+    out: Path = Path("corpus/crashes")
+    variant: str = "release"
+    fault: int = 0
+    batch: int = 32
+    timeout: float = DEFAULT_TIMEOUT
+    max_ops: int = 48
+
+
+@dataclass
+class FuzzSummary:
+    targets: list[str]
+    variant: str
+    seed: int
+    jobs: int
+    seconds: float = 0.0
+    programs: int = 0
+    ops: int = 0
+    restarts: int = 0
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    #: (exception name, message) of the first error that stopped a job, if any
+    fatal: tuple[str, str] | None = None
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ops_per_second"] = round(self.ops_per_second, 1)
+        out["new_findings"] = sum(1 for f in self.findings if f["new"])
+        return out
+
+
+def program_seed(seed: int, job: int, n: int) -> int:
+    return seed * (1 << 40) + job * (1 << 32) + n
+
+
+def run_batch(workers: dict[str, TargetWorker], batch: list[tuple[Any, Program]]) -> dict[Any, dict[str, Outcome]]:
+    """Run a batch on every worker concurrently; outcomes per program key and target."""
+    outcomes: dict[Any, dict[str, Outcome]] = {key: {} for key, _ in batch}
+    errors: list[BaseException] = []
+
+    def drive(name: str, worker: TargetWorker) -> None:
+        try:
+            for event in worker.run(batch):
+                if event[0] in ("result", "failure"):
+                    outcomes[event[1]][name] = event[2]
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drive, args=item, daemon=True) for item in workers.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return outcomes
+
+
+def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any, stop: Any) -> None:
+    """One job process: generate, run, check, save; report through ``events``."""
+    workers: dict[str, TargetWorker] = {}
+    try:
+        for spec in specs:
+            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, fault=options.fault)
+            workers[spec.name].start()
+        deadline = time.monotonic() + options.seconds if options.seconds else None
+        n = 0
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            size = options.batch
+            if options.runs is not None:
+                size = min(size, _share(options.runs, options.jobs, index) - n)
+                if size <= 0:
+                    break
+            batch = []
+            for _ in range(size):
+                seed = program_seed(options.seed, index, n)
+                batch.append((seed, generate(random.Random(seed), options.max_ops)))
+                n += 1
+            outcomes = run_batch(workers, batch)
+            ops = 0
+            found = []
+            for seed, program in batch:
+                per_target = outcomes[seed]
+                ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
+                for finding in findings_for(
+                    program, per_target, variant=options.variant, seed=seed, fault=options.fault
+                ):
+                    found.append(_record(finding, options.out))
+            restarts = sum(w.restarts for w in workers.values())
+            events.put(("progress", index, len(batch), ops, found, restarts))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits 3 / 2
+        events.put(("error", index, type(exc).__name__, str(exc), traceback.format_exc()))
+    finally:
+        for worker in workers.values():
+            worker.close()
+        events.put(("done", index))
+
+
+def _share(total: int, jobs: int, index: int) -> int:
+    return total // jobs + (1 if index < total % jobs else 0)
+
+
+def _record(finding: Finding, out: Path) -> dict[str, Any]:
+    path = save(finding, out)
+    return {
+        "id": finding.id,
+        "kind": finding.kind.name,
+        "targets": finding.targets,
+        "summary": finding.summary,
+        "seed": finding.seed,
+        "path": str(path or out / finding.id),
+        "new": path is not None,
+    }
+
+
+def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
+    """Run a fuzzing session; ``progress(summary, elapsed)`` is called as jobs report.
+
+    Raises the first job's user error (e.g. a target that is not built) after
+    stopping the others.
+    """
+    specs = select_targets(options.targets)
+    for spec in specs:
+        spec.library(options.variant)  # fail fast, before starting any process
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    stop = ctx.Event()
+    summary = FuzzSummary([s.name for s in specs], options.variant, options.seed, options.jobs)
+    procs = [
+        ctx.Process(target=_job, args=(i, options, specs, events, stop), daemon=True) for i in range(options.jobs)
+    ]
+    start = time.monotonic()
+    for p in procs:
+        p.start()
+    running = set(range(options.jobs))
+    restarts = [0] * options.jobs
+    try:
+        while running:
+            try:
+                event = events.get(timeout=0.5)
+            except queue_module.Empty:
+                dead = {i for i in running if not procs[i].is_alive()}
+                for i in dead:
+                    summary.errors.append(f"job {i} died (exit code {procs[i].exitcode})")
+                running -= dead
+                event = None
+            if event is not None:
+                if event[0] == "progress":
+                    _, i, programs, ops, found, restarts[i] = event
+                    summary.programs += programs
+                    summary.ops += ops
+                    summary.findings.extend(found)
+                elif event[0] == "error":
+                    _, i, name, message, tb = event
+                    summary.errors.append(f"job {i}: {name}: {message}")
+                    summary.fatal = summary.fatal or (name, message)
+                    stop.set()
+                elif event[0] == "done":
+                    running.discard(event[1])
+            summary.seconds = time.monotonic() - start
+            summary.restarts = sum(restarts)
+            if progress is not None:
+                progress(summary, summary.seconds)
+    except KeyboardInterrupt:
+        stop.set()
+        summary.errors.append("interrupted")
+        for p in procs:
+            p.join(timeout=15)
+        # Events still queued (findings are already on disk) are drained below.
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    summary.seconds = time.monotonic() - start
+    while True:
+        try:
+            event = events.get_nowait()
+        except (queue_module.Empty, OSError, ValueError):
+            break
+        if event[0] == "progress":
+            summary.programs += event[2]
+            summary.ops += event[3]
+            summary.findings.extend(event[4])
+    return summary

@@ -1,0 +1,240 @@
+"""The reference model: a pure-Python, sequential specification of the contract.
+
+It is the oracle. Given the same calls, it predicts every status, every handle
+value, every byte read and every counter, and what must still be alive after
+quiesce. It follows ``targets/include/fuzzharness_decls.h`` line by line; when
+the two disagree, the header is right and this file has a bug.
+
+The only thing it cannot know is *when* a deferred strategy frees memory. For
+that it predicts a range (:class:`StatsExpectation`): before ``quiesce`` the
+pending counters of a deferred session may be anything between "nothing freed
+yet" and "everything freed"; after an OK ``quiesce`` they must be zero.
+
+Keep this file small and readable: it is read by people who want to know what
+the contract means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .contract import MAX_CAPACITY, MAX_GENERATION, MAX_REFS, U64_MAX, Status
+
+__all__ = ["OwnershipModel", "ResourceInfo", "StatsValue", "StatsExpectation", "classify"]
+
+SLOT_MASK = 0xFFFF_FFFF
+
+
+@dataclass(frozen=True)
+class StatsValue:
+    """``fh_stats`` as a value."""
+
+    live_resources: int
+    live_bytes: int
+    created: int
+    reclaimed: int
+    pending_resources: int
+    pending_bytes: int
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """``fh_resource_info`` as a value."""
+
+    size: int
+    refs: int
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class StatsExpectation:
+    """What the model knows about ``fh_stats``: exact live counts, a range for reclamation.
+
+    ``unsettled`` resources (``unsettled_bytes`` bytes) died under a deferred
+    strategy since the last quiesce; each may or may not have been freed yet.
+    """
+
+    live_resources: int
+    live_bytes: int
+    created: int
+    reclaimed_settled: int
+    unsettled: int
+    unsettled_bytes: int
+
+    def admits(self, actual: StatsValue) -> bool:
+        if (actual.live_resources, actual.live_bytes, actual.created) != (
+            self.live_resources,
+            self.live_bytes,
+            self.created,
+        ):
+            return False
+        if not 0 <= actual.pending_resources <= self.unsettled:
+            return False
+        if not 0 <= actual.pending_bytes <= self.unsettled_bytes:
+            return False
+        if actual.pending_resources == 0 and actual.pending_bytes != 0:
+            return False
+        return actual.reclaimed + actual.pending_resources == self.reclaimed_settled + self.unsettled
+
+    def __str__(self) -> str:
+        exact = (
+            f"live_resources={self.live_resources} live_bytes={self.live_bytes} created={self.created}"
+        )
+        if not self.unsettled:
+            return f"{exact} reclaimed={self.reclaimed_settled} pending_resources=0 pending_bytes=0"
+        return (
+            f"{exact} reclaimed+pending_resources={self.reclaimed_settled + self.unsettled} "
+            f"pending_resources<={self.unsettled} pending_bytes<={self.unsettled_bytes}"
+        )
+
+
+def classify(handle: int, capacity: int, generations: list[int], live: dict[int, object]) -> Status | None:
+    """The header's handle classification: INVALID, STALE, or None for a live handle."""
+    slot, generation = handle & SLOT_MASK, handle >> 32
+    if generation == 0 or slot >= capacity or generation > generations[slot]:
+        return Status.INVALID_HANDLE
+    if generation < generations[slot] or slot not in live:
+        return Status.STALE_HANDLE
+    return None
+
+
+@dataclass
+class _Resource:
+    data: bytearray
+    refs: int = 1
+    read_only: bool = False
+
+
+@dataclass
+class OwnershipModel:
+    """The contract's state machine for one session.
+
+    Every method mirrors one ``fh_*`` function and returns ``(status, value)``,
+    where value is the output written on OK (a handle, bytes, a
+    :class:`ResourceInfo`, a :class:`StatsExpectation`) or None.
+    """
+
+    capacity: int
+    deferred: bool
+    max_resource_bytes: int
+    max_total_bytes: int
+    generations: list[int] = field(init=False)
+    live: dict[int, _Resource] = field(default_factory=dict, init=False)
+    created: int = field(default=0, init=False)
+    reclaimed: int = field(default=0, init=False)
+    unsettled: int = field(default=0, init=False)
+    unsettled_bytes: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.capacity <= MAX_CAPACITY:
+            raise ValueError(f"capacity {self.capacity} outside 1..{MAX_CAPACITY}")
+        self.generations = [0] * self.capacity
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(len(r.data) for r in self.live.values())
+
+    def _lookup(self, handle: int) -> tuple[Status | None, _Resource | None]:
+        status = classify(handle, self.capacity, self.generations, self.live)
+        return (status, None) if status is not None else (None, self.live[handle & SLOT_MASK])
+
+    def _place(self, data: bytearray, read_only: bool) -> tuple[Status, int | None]:
+        if len(data) > self.max_resource_bytes or self.live_bytes + len(data) > self.max_total_bytes:
+            return Status.EXHAUSTED, None
+        free = [s for s in range(self.capacity) if s not in self.live and self.generations[s] < MAX_GENERATION]
+        if not free:
+            return Status.EXHAUSTED, None
+        slot = free[0]
+        self.generations[slot] += 1
+        self.live[slot] = _Resource(data, read_only=read_only)
+        self.created += 1
+        return Status.OK, (self.generations[slot] << 32) | slot
+
+    # -- the contract ----------------------------------------------------------------
+
+    def create(self, size: int) -> tuple[Status, int | None]:
+        if size > self.max_resource_bytes:
+            return Status.EXHAUSTED, None
+        return self._place(bytearray(size), read_only=False)
+
+    def acquire(self, handle: int) -> tuple[Status, None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        if res.refs == MAX_REFS:
+            return Status.OVERFLOW, None
+        res.refs += 1
+        return Status.OK, None
+
+    def release(self, handle: int) -> tuple[Status, None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        res.refs -= 1
+        if res.refs == 0:
+            del self.live[handle & SLOT_MASK]
+            if self.deferred:
+                self.unsettled += 1
+                self.unsettled_bytes += len(res.data)
+            else:
+                self.reclaimed += 1
+        return Status.OK, None
+
+    def write(self, handle: int, offset: int, data: bytes) -> tuple[Status, None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        if res.read_only:
+            return Status.READ_ONLY, None
+        status = _range_check(offset, len(data), len(res.data))
+        if status is Status.OK:
+            res.data[offset : offset + len(data)] = data
+        return status, None
+
+    def read(self, handle: int, offset: int, length: int) -> tuple[Status, bytes | None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        status = _range_check(offset, length, len(res.data))
+        return (status, bytes(res.data[offset : offset + length])) if status is Status.OK else (status, None)
+
+    def snapshot(self, handle: int) -> tuple[Status, int | None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        return self._place(bytearray(res.data), read_only=True)
+
+    def info(self, handle: int) -> tuple[Status, ResourceInfo | None]:
+        status, res = self._lookup(handle)
+        if res is None:
+            return status, None
+        return Status.OK, ResourceInfo(len(res.data), res.refs, res.read_only)
+
+    def stats(self) -> tuple[Status, StatsExpectation]:
+        return Status.OK, StatsExpectation(
+            live_resources=len(self.live),
+            live_bytes=self.live_bytes,
+            created=self.created,
+            reclaimed_settled=self.reclaimed,
+            unsettled=self.unsettled,
+            unsettled_bytes=self.unsettled_bytes,
+        )
+
+    def quiesce(self) -> tuple[Status, None]:
+        self.reclaimed += self.unsettled
+        self.unsettled = self.unsettled_bytes = 0
+        return Status.OK, None
+
+    def shutdown(self) -> tuple[Status, StatsExpectation]:
+        """What ``fh_shutdown`` reports: the stats just before the session closed."""
+        return self.stats()
+
+
+def _range_check(offset: int, length: int, size: int) -> Status:
+    if offset + length > U64_MAX:
+        return Status.OVERFLOW
+    if offset + length > size:
+        return Status.BOUNDS
+    return Status.OK

@@ -1,0 +1,100 @@
+"""Reproducing saved findings: the ``repro`` command's engine.
+
+``repro`` loads a finding (its directory or ``finding.json``) or a bare program
+file (``*.fh``), runs the program on the recorded targets, build variant and
+fault with every step streamed (so a crash still shows each step before it),
+and prints the side-by-side trace. A finding *reproduces* when the run yields a
+finding with the same signature; a bare program reproduces when it yields any
+finding. ``--times K`` runs it K times and reports how often it reproduced: a
+flaky result is reported as flaky, never as "fixed".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CorruptInput
+from .execution import Observation
+from .findings import FINDING_FILE, Finding, load, read_text
+from .program import parse_text
+from .registry import load_registry, select_targets
+from .supervisor import DEFAULT_TIMEOUT, Failure, TargetWorker
+from .triage import Outcome, findings_for, render_trace
+
+__all__ = ["ReproResult", "reproduce", "load_input"]
+
+
+@dataclass
+class ReproResult:
+    path: str
+    expected: list[str] | None  # the saved signature, None for a bare program
+    runs: int
+    reproduced: int
+    trace: str
+    found: list[Finding] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.reproduced == 0:
+            return "not reproduced"
+        if self.reproduced < self.runs:
+            return f"flaky: reproduced {self.reproduced} of {self.runs} runs"
+        return "reproduced" + (f" in all {self.runs} runs" if self.runs > 1 else "")
+
+
+def load_input(path: Path, targets: str | None, variant: str | None) -> Finding | tuple:
+    """A saved finding, or for a ``.fh`` program a (program, targets, variant) triple."""
+    path = Path(path)
+    if path.is_dir() or path.name == FINDING_FILE:
+        return load(path)
+    if not path.exists():
+        raise CorruptInput(f"{path}: no such file or directory")
+    program = parse_text(read_text(path), str(path))
+    names = targets or ",".join(load_registry())
+    return (program, names, variant or "release")
+
+
+def _run_once(program, specs, variant: str, fault: int, timeout: float) -> tuple[dict[str, Outcome], dict]:
+    outcomes: dict[str, Outcome] = {}
+    partial: dict[str, list[Observation]] = {}
+    for spec in specs:
+        steps: list[Observation] = []
+        with TargetWorker(spec, variant, timeout=timeout, fault=fault) as worker:
+            for event in worker.run([("repro", program)], stream_ops=True):
+                if event[0] == "step":
+                    steps.append(event[3])
+                else:
+                    outcomes[spec.name] = event[2]
+        if isinstance(outcomes[spec.name], Failure):
+            partial[spec.name] = steps
+    return outcomes, partial
+
+
+def reproduce(
+    path: Path, times: int = 1, targets: str | None = None, variant: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> ReproResult:
+    loaded = load_input(path, targets, variant)
+    if isinstance(loaded, Finding):
+        program, names, run_variant, fault = loaded.program, loaded.targets, loaded.variant, loaded.fault
+        if targets:
+            names = [n.strip() for n in targets.split(",")]
+        expected = loaded.signature
+        seed = loaded.seed
+    else:
+        program, names, run_variant = loaded
+        fault, expected, seed = 0, None, None
+    if variant:
+        run_variant = variant
+    specs = select_targets(names)
+    reproduced = 0
+    trace = ""
+    found: list[Finding] = []
+    for _ in range(times):
+        outcomes, partial = _run_once(program, specs, run_variant, fault, timeout)
+        found = findings_for(program, outcomes, variant=run_variant, seed=seed, fault=fault)
+        hit = any(f.signature == expected for f in found) if expected is not None else bool(found)
+        reproduced += hit
+        if not trace or hit:
+            trace = render_trace(program, outcomes, partial)
+    return ReproResult(str(path), expected, times, reproduced, trace, found)

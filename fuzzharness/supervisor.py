@@ -1,0 +1,274 @@
+"""The parent side of a worker: start it, feed it programs, survive its death.
+
+:class:`TargetWorker` owns one worker subprocess for one target. It sends a batch
+of programs and yields events as they arrive. When the worker dies (a signal, an
+exit) or stops answering within the per-program timeout, the program that was
+running is known -- results come back one program at a time -- and becomes a
+:class:`Failure` with the signal or exit code and the tail of the worker's
+stderr (Go panic trace, Rust abort message, Python fault handler stack). The
+worker is then restarted, and the rest of the batch is run on the new one. The
+harness never dies with its target, and never loses the input that killed it.
+
+A hung worker is first sent SIGUSR1 (its fault handler dumps the Python stack,
+which names the contract function that did not return), then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from . import wire
+from .contract import ABI_MAJOR, ABI_MINOR, PROJECT_ROOT
+from .errors import AbiMismatch, TargetNotBuilt, WorkerError
+from .program import Program
+from .registry import TargetSpec
+
+__all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 10.0
+_STDERR_TAIL_BYTES = 16384
+_START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A worker that died or hung while running one program."""
+
+    kind: str  # "crash" or "hang"
+    returncode: int | None  # negative = killed by that signal; None for a hang
+    signal_name: str | None
+    stderr_tail: str
+    steps_done: int | None  # with stream_ops: how many steps completed before it died
+
+    def describe(self) -> str:
+        if self.kind == "hang":
+            return "no answer within the timeout (hang)"
+        if self.signal_name:
+            return f"killed by {self.signal_name}"
+        return f"exited with status {self.returncode}"
+
+
+def _signal_name(returncode: int | None) -> str | None:
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class TargetWorker:
+    """One worker subprocess running programs on one target's library."""
+
+    def __init__(
+        self,
+        spec: TargetSpec,
+        variant: str = "release",
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        fault: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.variant = variant
+        self.timeout = timeout
+        self.fault = fault
+        self.extra_env = env or {}
+        self.library = spec.library(variant)
+        self.testing = spec.variant(variant).testing
+        if fault and not self.testing:
+            raise TargetNotBuilt(f"target {spec.name!r} variant {variant!r} has no fault injection")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.abi: tuple[int, int] | None = None
+        self._buffer = bytearray()
+        self._stderr = tempfile.TemporaryFile()
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        spec = {
+            "library": str(self.library),
+            "testing": self.testing,
+            "deferred": int(self.spec.deferred),
+            "fault": self.fault,
+        }
+        env = {**os.environ, **self.extra_env}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        self._stderr.seek(0)
+        self._stderr.truncate()
+        self._buffer = bytearray()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fuzzharness.worker", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=env,
+            start_new_session=True,
+        )
+        message = self._recv(_START_TIMEOUT)
+        if message is None or message[0] != "hello":
+            detail = message[1] if message else self._stderr_tail() or "no answer"
+            self.stop()
+            raise WorkerError(f"worker for {self.spec.name} ({self.library}) did not start: {detail}")
+        self.abi = tuple(message[1]["abi"])
+        if self.abi[0] != ABI_MAJOR:
+            self.stop()
+            raise AbiMismatch(
+                f"target {self.spec.name!r} ({self.library}) implements contract ABI "
+                f"{self.abi[0]}.{self.abi[1]}, this harness speaks {ABI_MAJOR}.{ABI_MINOR}: "
+                "major versions must match; rebuild the target or update the harness"
+            )
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                wire.send(proc.stdin, ("exit",))
+                proc.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                self._kill(proc)
+        for stream in (proc.stdin, proc.stdout):
+            if stream:
+                stream.close()
+
+    def close(self) -> None:
+        self.stop()
+        self._stderr.close()
+
+    def __enter__(self) -> "TargetWorker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, batch: list[tuple[Any, Program]], stream_ops: bool = False) -> Iterator[tuple]:
+        """Run a batch; yields ``("result", key, trace)``, ``("step", key, i, obs)`` (with
+        stream_ops) and ``("failure", key, Failure)``. After a failure the worker is
+        restarted and the remaining programs are run."""
+        pending = list(batch)
+        while pending:
+            if self.proc is None:
+                self.start()
+            self.send(("run", pending, stream_ops))
+            steps_done: int | None = 0 if stream_ops else None
+            while pending:
+                message = self._recv(self.timeout)
+                if message is None or message[0] in ("internal-error",):
+                    if message is not None:
+                        self.stop()
+                        raise WorkerError(f"worker for {self.spec.name} hit a harness bug:\n{message[1]}")
+                    key, _ = pending.pop(0)
+                    yield ("failure", key, self._failure(steps_done))
+                    break
+                if message[0] == "step":
+                    steps_done = message[2] + 1
+                    yield message
+                elif message[0] == "result":
+                    key, _ = pending.pop(0)
+                    if key != message[1]:
+                        raise WorkerError(f"worker answered for {message[1]!r}, expected {key!r}")
+                    steps_done = 0 if stream_ops else None
+                    yield message
+            else:
+                if self._recv(self.timeout) != ("done",):
+                    raise WorkerError(f"worker for {self.spec.name} did not close the batch")
+                self._stderr.seek(0)
+                self._stderr.truncate()
+
+    def request(self, message: Any, timeout: float) -> Any | None:
+        """Send one request and wait for its single reply (None if the worker died or hung)."""
+        if self.proc is None:
+            self.start()
+        self.send(message)
+        return self._recv(timeout)
+
+    def send(self, message: Any) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            wire.send(self.proc.stdin, message)
+        except BrokenPipeError:
+            pass  # the worker died; the next receive reports it
+
+    def _failure(self, steps_done: int | None) -> Failure:
+        proc = self.proc
+        assert proc is not None
+        returncode = proc.poll()
+        if returncode is None:
+            # Alive but silent: a hang. Ask for the Python stacks, then kill.
+            try:
+                os.kill(proc.pid, signal.SIGUSR1)
+                time.sleep(0.3)
+            except ProcessLookupError:
+                pass
+            returncode = proc.poll()
+            if returncode is None:
+                self._kill(proc)
+                failure = Failure("hang", None, None, self._stderr_tail(), steps_done)
+                self._discard()
+                return failure
+        failure = Failure("crash", returncode, _signal_name(returncode), self._stderr_tail(), steps_done)
+        self._discard()
+        return failure
+
+    def _discard(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            self._kill(proc)
+            for stream in (proc.stdin, proc.stdout):
+                if stream:
+                    stream.close()
+        self.restarts += 1
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+
+    def _stderr_tail(self) -> str:
+        self._stderr.flush()
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
+        return self._stderr.read().decode("utf-8", "replace")
+
+    def _recv(self, timeout: float) -> Any | None:
+        """One frame, or None if the worker died or sent nothing for ``timeout`` s."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self._buffer) >= wire.HEADER.size:
+                length = wire.decode_length(self._buffer[: wire.HEADER.size])
+                end = wire.HEADER.size + length
+                if len(self._buffer) >= end:
+                    frame = bytes(self._buffer[wire.HEADER.size : end])
+                    del self._buffer[:end]
+                    return wire.pickle.loads(frame)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                self.proc.wait()
+                return None
+            self._buffer += chunk

@@ -1,0 +1,101 @@
+"""Benchmark: the harness's sequential throughput against bare cffi calls.
+
+For each target, the same generated programs are run three ways, in one run:
+
+* **bare**: the exact contract calls the programs make, replayed straight through
+  cffi in a tight loop inside the worker (no interpreter, no model, no IPC);
+* **interpreted**: the worker's program interpreter alone (operand resolution,
+  observations, last-error fetches), still without the model;
+* **checked**: the full pipeline of ``fuzz`` with one job: the supervisor sends
+  batches to the worker, and every trace is checked against the model.
+
+It prints ops/s for each, and the ratio bare/checked: how much the checking
+harness costs relative to the calls it checks. Figures, not pass/fail: run
+``fuzzharness throughput`` and read them side by side.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from .differential import check_program
+from .execution import run_program
+from .fuzzer import program_seed
+from .program import Program, generate
+from .registry import select_targets
+from .supervisor import TargetWorker
+
+__all__ = ["measure", "print_table", "bench_in_worker"]
+
+
+def bench_in_worker(library: Any, programs: list[Program], deferred: int) -> dict[str, float]:
+    """Runs inside a worker: seconds per op for the interpreter and for the bare calls."""
+    from ._native import CallRecorder, bare_loop
+
+    recorder = CallRecorder(library)
+    for program in programs:
+        run_program(program, recorder, deferred)
+    start = time.perf_counter()
+    ops = 0
+    for program in programs:
+        ops += len(run_program(program, library, deferred))
+    interpreted = (time.perf_counter() - start) / ops
+    bare = bare_loop(library, recorder.calls, repeat=3)
+    return {"ops": ops, "interpreted_s_per_op": interpreted, "bare_s_per_op": bare}
+
+
+def measure(targets: str, n_programs: int = 400, seed: int = 1) -> list[dict[str, Any]]:
+    programs = [generate(random.Random(program_seed(seed, 0, i))) for i in range(n_programs)]
+    rows = []
+    for spec in select_targets(targets):
+        with TargetWorker(spec) as worker:
+            reply = worker.request(("bench", programs), timeout=600)
+            if not reply or reply[0] != "bench":
+                raise RuntimeError(f"benchmark in the {spec.name} worker failed: {reply}")
+            inner = reply[1]
+            start = time.perf_counter()
+            ops = 0
+            for batch_start in range(0, n_programs, 32):
+                batch = list(enumerate(programs[batch_start : batch_start + 32], batch_start))
+                for event in worker.run(batch):
+                    if event[0] == "result":
+                        trace = event[2]
+                        ops += len(trace)
+                        if check_program(programs[event[1]], {spec.name: trace}):
+                            raise RuntimeError(f"{spec.name}: divergence while benchmarking; run fuzz first")
+            checked = (time.perf_counter() - start) / ops
+        rows.append(
+            {
+                "target": spec.name,
+                "programs": n_programs,
+                "ops": ops,
+                "bare_ops_per_s": 1 / inner["bare_s_per_op"],
+                "interpreted_ops_per_s": 1 / inner["interpreted_s_per_op"],
+                "checked_ops_per_s": 1 / checked,
+                "bare_ns_per_op": inner["bare_s_per_op"] * 1e9,
+                "checked_us_per_op": checked * 1e6,
+                "slowdown_checked_vs_bare": checked / inner["bare_s_per_op"],
+            }
+        )
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="sequential throughput (ops/s; higher is better)")
+    for col in ("target", "ops", "bare cffi", "interpreted", "checked (model+IPC)", "bare/checked"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            r["target"],
+            str(r["ops"]),
+            f"{r['bare_ops_per_s']:,.0f}",
+            f"{r['interpreted_ops_per_s']:,.0f}",
+            f"{r['checked_ops_per_s']:,.0f}",
+            f"{r['slowdown_checked_vs_bare']:.1f}x",
+        )
+    Console().print(table)

@@ -1,0 +1,151 @@
+"""Triage: turn one program's outcomes on every target into findings, and render traces.
+
+An *outcome* per target is either a trace (a list of observations) or a
+:class:`~fuzzharness.supervisor.Failure` (crash or hang, with the steps done so
+far when they were streamed). :func:`findings_for` checks traces with
+:mod:`fuzzharness.differential`, classifies failures, and gives each finding a
+signature that names the bug and not the random data around it:
+
+* divergence: target, the contract function, what differed, expected/actual status;
+* panic: target, the function that returned PANIC;
+* crash: target, how it died, the crash site parsed from stderr (Go ``panic:``
+  line and first project frame, Rust ``panicked at`` location, or the contract
+  function the Python fault handler shows on the stack);
+* hang: target and the contract function that never returned.
+
+:func:`render_trace` draws the side-by-side trace people read in ``repro``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+from .contract import Status
+from .differential import Divergence, check_program, expected_trace, render_observation, value_matches
+from .execution import Observation, steps_of
+from .findings import Finding, FindingKind
+from .program import Program
+from .supervisor import Failure
+
+__all__ = ["Outcome", "findings_for", "render_trace", "crash_site"]
+
+Outcome = Union[list[Observation], Failure]
+
+_GO_PANIC = re.compile(r"^(panic: .*?)(?: \[recovered\])?$", re.M)
+_GO_FRAME = re.compile(r"^(main\.\w[\w.]*|fuzzharness/go_shim/[\w/.]+)\(", re.M)
+_RUST_PANIC = re.compile(r"panicked at ([^\n:]+:\d+):\d+", re.M)
+_PY_FRAME = re.compile(r'File "[^"]*_native\.py", line \d+ in (\w+)')
+_ADDRESS = re.compile(r"0x[0-9a-f]+")
+
+
+def crash_site(stderr: str) -> list[str]:
+    """Up to two stable frames describing where a process died, parsed from its stderr."""
+    site = []
+    if m := _GO_PANIC.search(stderr):
+        site.append(_ADDRESS.sub("0x?", m.group(1))[:120])
+        if f := _GO_FRAME.search(stderr, m.end()):
+            site.append(f.group(1))
+    elif m := _RUST_PANIC.search(stderr):
+        site.append(f"rust panic at {m.group(1)}")
+    if py := _PY_FRAME.findall(stderr):
+        site.append(f"in fh call {py[0]}")
+    if "fatal error:" in stderr and not site:
+        site.append(stderr[stderr.index("fatal error:"):].splitlines()[0][:120])
+    return site or ["no crash site in stderr"]
+
+
+def _failure_finding(target: str, failure: Failure, program: Program, common: dict[str, Any]) -> Finding:
+    kind = FindingKind.hang if failure.kind == "hang" else FindingKind.crash
+    site = crash_site(failure.stderr_tail)
+    how = failure.describe()
+    signature = [kind.name, target, failure.signal_name or str(failure.returncode), *site]
+    if kind is FindingKind.hang:
+        signature = [kind.name, target, *[s for s in site if s.startswith("in fh call")]]
+    return Finding(
+        kind=kind,
+        targets=[target],
+        program=program,
+        summary=f"{target}: {how}" + (f" ({'; '.join(site)})" if site else ""),
+        signature=signature,
+        details={
+            "returncode": failure.returncode,
+            "signal": failure.signal_name,
+            "crash_site": site,
+            "stderr_tail": failure.stderr_tail[-6000:],
+            "steps_done": failure.steps_done,
+        },
+        **common,
+    )
+
+
+def _divergence_finding(div: Divergence, program: Program, common: dict[str, Any]) -> Finding:
+    panic = div.actual_status == Status.PANIC.name
+    kind = FindingKind.panic if panic else FindingKind.divergence
+    signature = [kind.name, div.target, div.against if div.against == "model" else "target", div.function]
+    if not panic:
+        signature += [div.aspect, div.expected_status, div.actual_status]
+    return Finding(
+        kind=kind,
+        targets=[div.target] + ([div.against] if div.against != "model" else []),
+        program=program,
+        summary=div.summary(),
+        signature=signature,
+        details={"divergence": vars(div)},
+        **common,
+    )
+
+
+def findings_for(
+    program: Program, outcomes: dict[str, Outcome], *, variant: str, seed: int | None, fault: int = 0
+) -> list[Finding]:
+    """Every finding of one program run over several targets, with readable traces."""
+    common = {"variant": variant, "seed": seed, "fault": fault}
+    traces = {t: o for t, o in outcomes.items() if not isinstance(o, Failure)}
+    findings = [
+        _failure_finding(t, o, program, common) for t, o in outcomes.items() if isinstance(o, Failure)
+    ]
+    findings += [_divergence_finding(d, program, common) for d in check_program(program, traces)]
+    if findings:
+        text = render_trace(program, outcomes)
+        for f in findings:
+            f.trace = text
+    return findings
+
+
+def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[str, list[Observation]] | None = None) -> str:
+    """A side-by-side trace: each step, the model's expectation, each target's result.
+
+    Mismatches with the model are marked ``<<``. ``partial`` gives the steps a
+    failed target completed before dying (streamed), shown before its failure.
+    """
+    steps = steps_of(program)
+    expected = expected_trace(program)
+    names = list(outcomes)
+    rows = []
+    for i, step in enumerate(steps):
+        want = render_observation(expected[i]) if i < len(expected) else "-"
+        cells = []
+        for name in names:
+            outcome = outcomes[name]
+            trace = outcome if not isinstance(outcome, Failure) else (partial or {}).get(name, [])
+            if i < len(trace):
+                obs = trace[i]
+                got = render_observation(obs)
+                if obs.handle is not None and obs.status != Status.OK:
+                    got += f" [{obs.handle:#x}]"
+                mark = "" if i < len(expected) and _same(expected[i], obs) else " <<"
+                cells.append(f"{name}: {got}{mark}")
+            elif isinstance(outcome, Failure) and i == len(trace):
+                cells.append(f"{name}: !! {outcome.describe()}")
+            else:
+                cells.append(f"{name}: ")
+        rows.append(f"{i:>4}  {step.label:<44} model: {want:<24} " + "   ".join(cells))
+    header = "step  operation" + " " * 36 + "expected vs actual"
+    return "\n".join([header, *rows]) + "\n"
+
+
+def _same(expected: Observation, actual: Observation) -> bool:
+    if expected.status != actual.status:
+        return False
+    return actual.status != Status.OK or value_matches(expected.value, actual.value)

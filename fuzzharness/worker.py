@@ -1,0 +1,93 @@
+"""The worker subprocess: loads ONE target library and runs programs on it.
+
+Started by :mod:`fuzzharness.supervisor` as ``python -m fuzzharness.worker SPEC``
+(a fresh interpreter, never a fork: forking after the Go runtime started hangs).
+A target that crashes or hangs takes only this process with it; the supervisor
+sees which program was running (results are streamed one program at a time) and
+keeps the input.
+
+Guarantees:
+* ``faulthandler`` is enabled before the library is loaded (a Go library loaded
+  first garbles its panics otherwise), and SIGUSR1 dumps the Python stacks, which
+  the supervisor uses to tell where a hung worker is stuck;
+* the protocol runs on private duplicates of fds 0 and 1; fd 1 itself is pointed
+  at stderr, so whatever a target prints cannot corrupt the protocol.
+
+Requests (frames, see :mod:`fuzzharness.wire`):
+  ``("run", [(key, Program), ...], stream_ops)`` -> ``("step", key, i, Observation)``
+  for each step when stream_ops, then ``("result", key, trace)`` per program, then
+  ``("done",)``; ``("fault", n)`` -> ``("fault", status)``; ``("bench", programs)`` ->
+  ``("bench", figures)`` (see :mod:`fuzzharness.throughput`); ``("exit",)``.
+The first frame sent is ``("hello", {...})`` or ``("error", message)``.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import signal
+import sys
+import traceback
+
+
+def main(argv: list[str]) -> int:
+    faulthandler.enable(all_threads=True)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    spec = json.loads(argv[1])
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    protocol_in = os.fdopen(os.dup(0), "rb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    from . import wire
+    from ._native import Library
+    from .execution import run_program
+
+    try:
+        library = Library(spec["library"], with_testing=spec["testing"])
+        if spec.get("fault"):
+            status = library.set_fault(spec["fault"])
+            if status != 0:
+                raise RuntimeError(f"fh_test_set_fault({spec['fault']}) returned status {status}")
+        hello = {"pid": os.getpid(), "abi": library.abi_version(), "library": spec["library"]}
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which decides
+        wire.send(protocol_out, ("error", f"{type(exc).__name__}: {exc}"))
+        return 3
+    wire.send(protocol_out, ("hello", hello))
+    deferred = spec["deferred"]
+
+    while True:
+        try:
+            request = wire.recv_exact(protocol_in)
+        except EOFError:
+            return 0
+        kind = request[0]
+        try:
+            if kind == "run":
+                _, batch, stream_ops = request
+                for key, program in batch:
+                    on_step = None
+                    if stream_ops:
+                        def on_step(i, obs, key=key):  # noqa: E306
+                            wire.send(protocol_out, ("step", key, i, obs))
+                    trace = run_program(program, library, deferred, on_step)
+                    wire.send(protocol_out, ("result", key, trace))
+                wire.send(protocol_out, ("done",))
+            elif kind == "bench":
+                from .throughput import bench_in_worker
+
+                wire.send(protocol_out, ("bench", bench_in_worker(library, request[1], deferred)))
+            elif kind == "fault":
+                wire.send(protocol_out, ("fault", library.set_fault(request[1])))
+            elif kind == "exit":
+                return 0
+            else:
+                raise ValueError(f"unknown request {kind!r}")
+        except Exception:  # noqa: BLE001 - a harness bug: report it, do not hide it
+            wire.send(protocol_out, ("internal-error", traceback.format_exc()))
+            return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,3 @@
+module fuzzharness/go_shim
+
+go 1.26

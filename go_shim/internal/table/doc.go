@@ -1,0 +1,19 @@
+// Package table is the whole logic of the Go target of the fuzzharness
+// ownership contract (targets/include/fuzzharness_decls.h), in safe Go with
+// no cgo and no unsafe: sessions, the slot table and handle classification,
+// lowest-free-slot allocation, generations and retired slots, reference
+// counts, snapshots, the counters, the reclamation strategies (immediate and
+// Go GC cleanup), the contract's check order and the error messages.
+//
+// It guarantees what the contract promises: any 64-bit value may be passed
+// as a handle and is classified as live, FH_INVALID_HANDLE or
+// FH_STALE_HANDLE, never reaching another resource; a failed call changes
+// nothing and writes no output; writes to a resource are serialized and a
+// read sees each write entirely or not at all; memory is never freed while a
+// call is still copying from or into it; between calls
+// created == live + pending + reclaimed.
+//
+// The shim (package main of go_shim) only converts C values to the Go types
+// here and back. Memory comes from an Allocator, so the shim can hand out
+// C-heap memory (visible to sanitizers) while tests use the Go heap.
+package table

@@ -1,0 +1,199 @@
+package table
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Library is the process-wide state behind the C API: at most one open
+// session, and the allocator sessions take memory from. Its methods mirror
+// the exports one to one and apply the first two steps of the contract's
+// check order (FH_NOT_INITIALIZED, then FH_NULL_ARGUMENT); the session
+// applies the rest. Output pointers are written only when a method returns
+// nil. All methods except Init and Shutdown are safe for concurrent use.
+type Library struct {
+	alloc          Allocator
+	quiesceTimeout time.Duration
+	current        atomic.Pointer[session]
+}
+
+// NewLibrary returns a Library with no open session whose resources take
+// their memory from alloc.
+func NewLibrary(alloc Allocator) *Library {
+	return &Library{alloc: alloc, quiesceTimeout: 5 * time.Second}
+}
+
+// ABIVersion reports the ABI version (fh_abi_version). No session is needed.
+func ABIVersion(major, minor *uint32) error {
+	switch {
+	case major == nil:
+		return fail(NullArgument, "major is NULL")
+	case minor == nil:
+		return fail(NullArgument, "minor is NULL")
+	}
+	*major, *minor = ABIMajor, ABIMinor
+	return nil
+}
+
+// open returns the open session, or FH_NOT_INITIALIZED.
+func (l *Library) open() (*session, error) {
+	s := l.current.Load()
+	if s == nil {
+		return nil, fail(NotInitialized, "no session is open (call fh_init first)")
+	}
+	return s, nil
+}
+
+// Init opens a session with a copy of *cfg (fh_init).
+func (l *Library) Init(cfg *Config) error {
+	if cfg == nil {
+		return fail(NullArgument, "config is NULL")
+	}
+	if l.current.Load() != nil {
+		return fail(AlreadyInitialized, "a session is already open (call fh_shutdown first)")
+	}
+	c := *cfg
+	switch {
+	case c.Capacity == 0 || c.Capacity > MaxCapacity:
+		return fail(InvalidArgument, "capacity %d is out of range 1..%d", c.Capacity, MaxCapacity)
+	case c.Flags != 0:
+		return fail(InvalidArgument, "flags 0x%x: no flag is defined, flags must be 0", c.Flags)
+	case c.Strategy != Immediate && c.Strategy != GoCleanup:
+		return fail(Unsupported, "reclamation strategy %d is not implemented by the Go target "+
+			"(it implements %d, immediate, and %d, go-cleanup)", c.Strategy, Immediate, GoCleanup)
+	}
+	l.current.Store(newSession(c, l.alloc, l.quiesceTimeout))
+	return nil
+}
+
+// Shutdown closes the session, reclaiming all its memory, and writes the
+// stats as they were just before to *report (fh_shutdown).
+func (l *Library) Shutdown(report *Stats) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if report == nil {
+		return fail(NullArgument, "report is NULL (the session stays open)")
+	}
+	*report = s.close()
+	l.current.Store(nil)
+	return nil
+}
+
+// Create makes a zero-filled resource of size bytes and writes its handle to
+// *out (fh_create).
+func (l *Library) Create(size uint64, out *Handle) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return fail(NullArgument, "out is NULL")
+	}
+	h, err := s.create(size)
+	if err != nil {
+		return err
+	}
+	*out = h
+	return nil
+}
+
+// Acquire adds a reference to a live resource (fh_acquire).
+func (l *Library) Acquire(h Handle) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	return s.acquire(h)
+}
+
+// Release drops a reference; the last one kills the resource (fh_release).
+func (l *Library) Release(h Handle) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	return s.release(h)
+}
+
+// Write copies data into the resource at offset (fh_write).
+func (l *Library) Write(h Handle, offset uint64, data Buffer) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if data.Null() && data.Len() != 0 {
+		return fail(NullArgument, "data is NULL but len is %d", data.Len())
+	}
+	return s.write(h, offset, data)
+}
+
+// Read copies bytes of the resource at offset into buf (fh_read).
+func (l *Library) Read(h Handle, offset uint64, buf Buffer) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if buf.Null() && buf.Len() != 0 {
+		return fail(NullArgument, "buf is NULL but len is %d", buf.Len())
+	}
+	return s.read(h, offset, buf)
+}
+
+// Snapshot makes a read-only copy of the resource and writes its handle to
+// *out (fh_snapshot).
+func (l *Library) Snapshot(h Handle, out *Handle) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return fail(NullArgument, "out is NULL")
+	}
+	snap, err := s.snapshot(h)
+	if err != nil {
+		return err
+	}
+	*out = snap
+	return nil
+}
+
+// Info describes a live resource into *out (fh_info).
+func (l *Library) Info(h Handle, out *ResourceInfo) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return fail(NullArgument, "out is NULL")
+	}
+	info, err := s.info(h)
+	if err != nil {
+		return err
+	}
+	*out = info
+	return nil
+}
+
+// Stats writes the session's counters to *out (fh_get_stats).
+func (l *Library) Stats(out *Stats) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return fail(NullArgument, "out is NULL")
+	}
+	*out = s.stats()
+	return nil
+}
+
+// Quiesce waits until no dead resource awaits reclamation (fh_quiesce).
+func (l *Library) Quiesce() error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	return s.quiesce()
+}

@@ -1,0 +1,135 @@
+//! One resource: a fixed-size byte buffer, writable or read-only (snapshot).
+//!
+//! Guarantees:
+//! * the bytes sit behind their own `RwLock`: writes are serialized and a read
+//!   copies while no write runs, so it sees each write entirely or not at all;
+//! * allocation is fallible: a size the allocator refuses is `FH_EXHAUSTED`,
+//!   never an abort;
+//! * [`Resource::free`] releases the bytes at once, waiting for the copies in
+//!   progress; a call that reaches the resource afterwards (it looked the
+//!   handle up just before the resource died) gets `FH_STALE_HANDLE`.
+//!
+//! The bytes are reference-counted (`Arc`) only so that the test fault
+//! `FH_FAULT_SNAPSHOT_SHARES` can make a snapshot share its origin's bytes;
+//! in every other case each resource owns its bytes alone.
+
+use std::sync::{Arc, RwLock};
+
+use crate::contract::{FH_EXHAUSTED, FH_STALE_HANDLE};
+use crate::error::{Error, Result};
+use crate::sync::{read, write};
+
+type Bytes = Arc<RwLock<Option<Box<[u8]>>>>;
+
+/// A resource's size, mode and bytes.
+#[derive(Debug)]
+pub struct Resource {
+    size: u64,
+    read_only: bool,
+    bytes: Bytes,
+}
+
+impl Resource {
+    /// A writable, zero-filled resource of `size` bytes.
+    pub fn zeroed(size: u64) -> Result<Self> {
+        let mut buffer = allocate(size)?;
+        // `allocate` checked that `size` fits in usize.
+        buffer.resize(size as usize, 0);
+        Ok(Self::new(size, false, buffer))
+    }
+
+    /// A read-only copy of this resource's current bytes (`handle` names
+    /// this resource in errors).
+    pub fn snapshot(&self, handle: u64) -> Result<Self> {
+        #[cfg(feature = "faults")]
+        if crate::faults::is_active(crate::contract::testing::FH_FAULT_SNAPSHOT_SHARES) {
+            return Ok(Self { size: self.size, read_only: true, bytes: Arc::clone(&self.bytes) });
+        }
+        let mut copy = allocate(self.size)?;
+        copy.extend_from_slice(read(&self.bytes).as_deref().ok_or_else(|| freed(handle))?);
+        Ok(Self::new(self.size, true, copy))
+    }
+
+    fn new(size: u64, read_only: bool, buffer: Vec<u8>) -> Self {
+        Self { size, read_only, bytes: Arc::new(RwLock::new(Some(buffer.into_boxed_slice()))) }
+    }
+
+    /// Size in bytes, fixed at creation.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether this is a snapshot.
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Copies `dst.len()` bytes from `offset` (in bounds, checked by the caller).
+    pub fn read(&self, handle: u64, offset: usize, dst: &mut [u8]) -> Result<()> {
+        let bytes = read(&self.bytes);
+        let bytes = bytes.as_deref().ok_or_else(|| freed(handle))?;
+        dst.copy_from_slice(&bytes[offset..offset + dst.len()]);
+        Ok(())
+    }
+
+    /// Copies `src` to `offset` (in bounds, checked by the caller).
+    pub fn write(&self, handle: u64, offset: usize, src: &[u8]) -> Result<()> {
+        let mut bytes = write(&self.bytes);
+        let bytes = bytes.as_deref_mut().ok_or_else(|| freed(handle))?;
+        bytes[offset..offset + src.len()].copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Frees the bytes now, after the reads and writes in progress.
+    pub fn free(&self) {
+        let bytes = write(&self.bytes).take();
+        drop(bytes);
+    }
+}
+
+/// `FH_STALE_HANDLE`: the resource died between the lookup and the copy.
+fn freed(handle: u64) -> Error {
+    Error::new(FH_STALE_HANDLE, format!("handle {handle:#x} is stale (its resource died during the call)"))
+}
+
+/// An empty buffer with room for exactly `size` bytes, or `FH_EXHAUSTED`.
+fn allocate(size: u64) -> Result<Vec<u8>> {
+    let exhausted = || Error::new(FH_EXHAUSTED, format!("cannot allocate {size} bytes"));
+    let len = usize::try_from(size).map_err(|_| exhausted())?;
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| exhausted())?;
+    Ok(buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_read_write_snapshot_free() {
+        let resource = Resource::zeroed(8).unwrap();
+        assert_eq!((resource.size(), resource.read_only()), (8, false));
+        resource.write(1, 2, &[1, 2, 3]).unwrap();
+        let snapshot = resource.snapshot(1).unwrap();
+        assert!(snapshot.read_only());
+        resource.write(1, 0, &[9; 8]).unwrap();
+        let mut out = [0xAA; 8];
+        snapshot.read(2, 0, &mut out).unwrap();
+        assert_eq!(out, [0, 0, 1, 2, 3, 0, 0, 0]);
+        resource.free();
+        let stale = resource.read(0x1_0000_0000, 0, &mut out).unwrap_err();
+        assert_eq!(stale.status(), FH_STALE_HANDLE);
+        assert_eq!(stale.message(), "handle 0x100000000 is stale (its resource died during the call)");
+        assert_eq!(resource.write(1, 0, &[1]).unwrap_err().status(), FH_STALE_HANDLE);
+        assert_eq!(resource.snapshot(1).unwrap_err().status(), FH_STALE_HANDLE);
+        snapshot.read(2, 0, &mut out).unwrap();
+        assert_eq!(out, [0, 0, 1, 2, 3, 0, 0, 0]);
+    }
+
+    #[test]
+    fn impossible_sizes_are_exhausted_not_aborts() {
+        let error = Resource::zeroed(u64::MAX).unwrap_err();
+        assert_eq!(error.status(), FH_EXHAUSTED);
+        assert_eq!(Resource::zeroed(1 << 62).unwrap_err().status(), FH_EXHAUSTED);
+    }
+}

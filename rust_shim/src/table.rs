@@ -1,0 +1,331 @@
+//! The slot table: handles, generations, lowest-free-slot allocation and
+//! reference counts.
+//!
+//! Guarantees, exactly as in the header's "Handles" and "References":
+//! * a handle is `generation << 32 | slot`; every slot starts at generation 0
+//!   and its generation is incremented before each placement, so 0 is never a
+//!   valid handle and a slot reused fewer than 2^32 times never repeats one;
+//! * a slot at generation `u32::MAX` is retired when its resource dies;
+//! * a new value goes into the lowest-numbered free slot;
+//! * any `u64` is classified, never trusted: `FH_INVALID_HANDLE` (generation
+//!   0, slot out of range, generation ahead of the slot) or `FH_STALE_HANDLE`
+//!   (older generation, or the slot's resource died) or the live entry;
+//! * reference counts are `u32`: acquiring at `u32::MAX` gives `FH_OVERFLOW`,
+//!   and the release that drops the count to 0 frees the slot and hands the
+//!   value back to the caller.
+//!
+//! The table is generic over the stored value and does no locking: the
+//! session keeps it behind a lock. Storage grows lazily up to the capacity.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::contract::{FH_EXHAUSTED, FH_INVALID_HANDLE, FH_OVERFLOW, FH_STALE_HANDLE};
+use crate::error::{Error, Result};
+
+/// A live value with its reference count (always >= 1).
+#[derive(Debug)]
+pub struct Entry<T> {
+    value: T,
+    refs: u32,
+}
+
+impl<T> Entry<T> {
+    /// The stored value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The current reference count.
+    pub fn refs(&self) -> u32 {
+        self.refs
+    }
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    generation: u32,
+    entry: Option<Entry<T>>,
+}
+
+/// Fixed-capacity table of reference-counted values addressed by handles.
+#[derive(Debug)]
+pub struct Table<T> {
+    capacity: u32,
+    /// Slots ever used (`0..slots.len()`); the rest are implicitly at generation 0.
+    slots: Vec<Slot<T>>,
+    /// Free, non-retired slots below `slots.len()`, lowest on top.
+    free: BinaryHeap<Reverse<u32>>,
+}
+
+/// The handle of `slot` at `generation`.
+pub fn handle(slot: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(slot)
+}
+
+/// `(slot, generation)` of a handle.
+pub fn split(handle: u64) -> (u32, u32) {
+    // Truncation is the point: the low half is the slot, the high half the generation.
+    (handle as u32, (handle >> 32) as u32)
+}
+
+impl<T> Table<T> {
+    /// An empty table of `capacity` slots, all at generation 0.
+    pub fn new(capacity: u32) -> Self {
+        Self { capacity, slots: Vec::new(), free: BinaryHeap::new() }
+    }
+
+    /// Whether a value can be inserted now.
+    pub fn has_free_slot(&self) -> bool {
+        !self.free.is_empty() || self.slots.len() < self.capacity as usize
+    }
+
+    /// Places `value` with one reference in the lowest free slot and returns
+    /// its handle, or `FH_EXHAUSTED` (the value is then dropped).
+    pub fn insert(&mut self, value: T) -> Result<u64> {
+        let index = match self.free.pop() {
+            Some(Reverse(index)) => index as usize,
+            None if self.has_free_slot() => {
+                self.slots.push(Slot { generation: 0, entry: None });
+                self.slots.len() - 1
+            }
+            None => {
+                return Err(Error::new(
+                    FH_EXHAUSTED,
+                    format!("no free slot (all {} slots hold live or retired resources)", self.capacity),
+                ))
+            }
+        };
+        let slot = &mut self.slots[index];
+        // Retired slots (generation u32::MAX) never return to `free`.
+        slot.generation += 1;
+        slot.entry = Some(Entry { value, refs: 1 });
+        // `index < capacity <= 2^20`, so it fits in u32.
+        Ok(handle(index as u32, slot.generation))
+    }
+
+    /// The live entry named by `handle`, or why there is none.
+    pub fn get(&self, handle: u64) -> Result<&Entry<T>> {
+        let index = self.locate(handle)?;
+        Ok(self.slots[index].entry.as_ref().expect("locate returns live slots"))
+    }
+
+    /// Adds one reference; `FH_OVERFLOW` at `u32::MAX` references.
+    pub fn acquire(&mut self, handle: u64) -> Result<()> {
+        let index = self.locate(handle)?;
+        let entry = self.slots[index].entry.as_mut().expect("locate returns live slots");
+        entry.refs = entry.refs.checked_add(1).ok_or_else(|| {
+            Error::new(FH_OVERFLOW, format!("handle {handle:#x} already has {} references", u32::MAX))
+        })?;
+        Ok(())
+    }
+
+    /// Drops one reference. When it was the last one, the slot is free (or
+    /// retired) at once and the value is returned: the resource died.
+    pub fn release(&mut self, handle: u64) -> Result<Option<T>> {
+        let index = self.locate(handle)?;
+        let slot = &mut self.slots[index];
+        let entry = slot.entry.as_mut().expect("locate returns live slots");
+        entry.refs -= 1;
+        if entry.refs > 0 {
+            return Ok(None);
+        }
+        let dead = slot.entry.take().expect("checked above");
+        if slot.generation != u32::MAX {
+            self.free.push(Reverse(index as u32));
+        }
+        Ok(Some(dead.value))
+    }
+
+    /// Index of the live slot named by `handle` (see the module's classification).
+    fn locate(&self, handle: u64) -> Result<usize> {
+        let (slot, generation) = split(handle);
+        let invalid = |why: String| Err(Error::new(FH_INVALID_HANDLE, format!("handle {handle:#x} is invalid ({why})")));
+        let stale = |why: String| Err(Error::new(FH_STALE_HANDLE, format!("handle {handle:#x} is stale ({why})")));
+        if generation == 0 {
+            return invalid("generation 0 is never issued".into());
+        }
+        if slot >= self.capacity {
+            return invalid(format!("slot {slot} is out of range, capacity {}", self.capacity));
+        }
+        let index = slot as usize;
+        let current = self.slots.get(index).map_or(0, |s| s.generation);
+        if generation > current {
+            return invalid(format!(
+                "generation {generation} was never issued, slot {slot} is at generation {current}"
+            ));
+        }
+        // `current >= generation >= 1`, so the slot has been used and exists.
+        let live = self.slots[index].entry.is_some();
+        if live && (generation == current || skip_generation()) {
+            Ok(index)
+        } else if generation < current {
+            stale(format!("slot {slot} is at generation {current}"))
+        } else if current == u32::MAX {
+            stale(format!("its resource died, slot {slot} is retired"))
+        } else {
+            stale(format!("its resource died, slot {slot} is free"))
+        }
+    }
+}
+
+/// Whether `FH_FAULT_SKIP_GENERATION` makes a live slot answer older generations.
+#[cfg(feature = "faults")]
+fn skip_generation() -> bool {
+    crate::faults::is_active(crate::contract::testing::FH_FAULT_SKIP_GENERATION)
+}
+
+/// Without the `faults` feature the generation is always checked.
+#[cfg(not(feature = "faults"))]
+fn skip_generation() -> bool {
+    false
+}
+
+#[cfg(test)]
+impl<T> Table<T> {
+    /// Test helper: sets the generation of the used slot `index`.
+    fn set_generation(&mut self, index: u32, generation: u32) {
+        self.slots[index as usize].generation = generation;
+    }
+
+    /// Test helper: sets the reference count of a live handle.
+    fn set_refs(&mut self, handle: u64, refs: u32) {
+        let index = self.locate(handle).expect("live handle");
+        self.slots[index].entry.as_mut().expect("live").refs = refs;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status<T: std::fmt::Debug>(result: Result<T>) -> i32 {
+        result.expect_err("expected an error").status()
+    }
+
+    #[test]
+    fn handles_pack_slot_and_generation() {
+        assert_eq!(handle(3, 1), 0x1_0000_0003);
+        assert_eq!(split(0x2_0000_0005), (5, 2));
+        assert_eq!(split(u64::MAX), (u32::MAX, u32::MAX));
+    }
+
+    #[test]
+    fn first_handles_use_lowest_slots_at_generation_one() {
+        let mut table = Table::new(4);
+        for slot in 0..4 {
+            assert_eq!(table.insert(slot).unwrap(), handle(slot, 1));
+        }
+        assert!(!table.has_free_slot());
+        assert_eq!(status(table.insert(9)), FH_EXHAUSTED);
+    }
+
+    #[test]
+    fn allocation_takes_lowest_free_slot_and_bumps_generation() {
+        let mut table = Table::new(8);
+        let handles: Vec<u64> = (0..5).map(|v| table.insert(v).unwrap()).collect();
+        assert_eq!(table.release(handles[3]).unwrap(), Some(3));
+        assert_eq!(table.release(handles[1]).unwrap(), Some(1));
+        assert_eq!(table.insert(10).unwrap(), handle(1, 2));
+        assert_eq!(table.insert(11).unwrap(), handle(3, 2));
+        assert_eq!(table.insert(12).unwrap(), handle(5, 1));
+        assert_eq!(*table.get(handle(1, 2)).unwrap().value(), 10);
+    }
+
+    #[test]
+    fn classification_invalid_cases() {
+        let mut table = Table::new(4);
+        let h = table.insert("a").unwrap();
+        assert_eq!(h, handle(0, 1));
+        // generation 0, even on a live slot
+        assert_eq!(status(table.get(0)), FH_INVALID_HANDLE);
+        // slot >= capacity
+        assert_eq!(status(table.get(handle(4, 1))), FH_INVALID_HANDLE);
+        assert_eq!(status(table.get(handle(u32::MAX, 1))), FH_INVALID_HANDLE);
+        // generation ahead of the slot, used or never used
+        assert_eq!(status(table.get(handle(0, 2))), FH_INVALID_HANDLE);
+        assert_eq!(status(table.get(handle(2, 1))), FH_INVALID_HANDLE);
+        assert_eq!(status(table.get(u64::MAX)), FH_INVALID_HANDLE);
+        let message = table.get(handle(0, 2)).unwrap_err().message().to_owned();
+        assert_eq!(message, "handle 0x200000000 is invalid (generation 2 was never issued, slot 0 is at generation 1)");
+    }
+
+    #[test]
+    fn classification_stale_cases() {
+        let mut table = Table::new(4);
+        let old = table.insert("a").unwrap();
+        table.release(old).unwrap();
+        // g == G and the slot is free
+        assert_eq!(status(table.get(old)), FH_STALE_HANDLE);
+        assert_eq!(status(table.release(old)), FH_STALE_HANDLE);
+        let new = table.insert("b").unwrap();
+        assert_eq!(new, handle(0, 2));
+        // g < G with the slot live again
+        let error = table.get(old).unwrap_err();
+        assert_eq!(error.status(), FH_STALE_HANDLE);
+        assert_eq!(error.message(), "handle 0x100000000 is stale (slot 0 is at generation 2)");
+        assert_eq!(*table.get(new).unwrap().value(), "b");
+    }
+
+    #[test]
+    fn references_count_and_last_release_kills() {
+        let mut table = Table::new(2);
+        let h = table.insert(7).unwrap();
+        table.acquire(h).unwrap();
+        table.acquire(h).unwrap();
+        assert_eq!(table.get(h).unwrap().refs(), 3);
+        assert_eq!(table.release(h).unwrap(), None);
+        assert_eq!(table.release(h).unwrap(), None);
+        assert_eq!(table.get(h).unwrap().refs(), 1);
+        assert_eq!(table.release(h).unwrap(), Some(7));
+        assert_eq!(status(table.acquire(h)), FH_STALE_HANDLE);
+        assert_eq!(status(table.release(h)), FH_STALE_HANDLE);
+    }
+
+    #[test]
+    fn acquire_at_max_references_overflows_without_effect() {
+        let mut table = Table::new(1);
+        let h = table.insert(()).unwrap();
+        table.set_refs(h, u32::MAX - 1);
+        table.acquire(h).unwrap();
+        assert_eq!(table.get(h).unwrap().refs(), u32::MAX);
+        assert_eq!(status(table.acquire(h)), FH_OVERFLOW);
+        assert_eq!(table.get(h).unwrap().refs(), u32::MAX);
+        assert_eq!(table.release(h).unwrap(), None);
+        assert_eq!(table.get(h).unwrap().refs(), u32::MAX - 1);
+    }
+
+    #[test]
+    fn slot_at_last_generation_is_retired() {
+        let mut table = Table::new(2);
+        let h = table.insert(0).unwrap();
+        table.release(h).unwrap();
+        table.set_generation(0, u32::MAX - 1);
+        let last = table.insert(1).unwrap();
+        assert_eq!(last, handle(0, u32::MAX));
+        assert_eq!(table.release(last).unwrap(), Some(1));
+        let error = table.get(last).unwrap_err();
+        assert_eq!(error.status(), FH_STALE_HANDLE);
+        assert!(error.message().contains("retired"), "{}", error.message());
+        // slot 0 is never reused: the next value goes to slot 1, then the table is full
+        assert_eq!(table.insert(2).unwrap(), handle(1, 1));
+        assert!(!table.has_free_slot());
+        assert_eq!(status(table.insert(3)), FH_EXHAUSTED);
+    }
+
+    #[test]
+    fn any_value_is_classified_without_panic() {
+        let mut table = Table::new(3);
+        let live = table.insert(1).unwrap();
+        let dead = table.insert(2).unwrap();
+        table.release(dead).unwrap();
+        let mut value = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..10_000 {
+            value = value.rotate_left(13).wrapping_mul(0x2545_F491_4F6C_DD1D);
+            match table.get(value) {
+                Ok(entry) => assert_eq!((value, *entry.value()), (live, 1)),
+                Err(e) => assert!([FH_INVALID_HANDLE, FH_STALE_HANDLE].contains(&e.status())),
+            }
+        }
+    }
+}
