@@ -163,6 +163,10 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_ops=args.max_ops,
     )
+    from .registry import select_targets
+
+    for spec in select_targets(options.targets):
+        spec.library(options.variant)  # a bad name or an unbuilt target: exit 2 before any display
     with FuzzProgress(options, enabled=not args.json) as progress:
         summary = run_fuzz(options, progress.update)
     if summary.fatal is not None:

@@ -15,6 +15,7 @@ everything else is). The first disagreement of each target is a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "render_observation",
     "status_name",
     "value_matches",
+    "observation_problem",
 ]
 
 
@@ -95,11 +97,14 @@ def expected_trace(program: Program) -> list[Observation]:
     return run_program(program, ModelBackend(), deferred_strategy=1)
 
 
+_HEX = re.compile(r"0[xX]([0-9a-fA-F]{1,16})\b")
+
+
 def _message_problem(step: Step, obs: Observation) -> str | None:
     message = obs.message or ""
     if not message.startswith(step.function + ":"):
         return f"a message starting {step.function + ':'!r}"
-    if obs.handle is not None and f"{obs.handle:#x}" not in message.lower():
+    if obs.handle is not None and obs.handle not in {int(h, 16) for h in _HEX.findall(message)}:
         return f"a message naming handle {obs.handle:#x}"
     return None
 
@@ -110,30 +115,33 @@ def value_matches(expected: Any, actual: Any) -> bool:
     return expected == actual
 
 
+def observation_problem(step: Step, want: Observation, got: Observation) -> tuple[str, str, str] | None:
+    """``(aspect, expected, actual)`` if ``got`` breaks the model's prediction ``want``."""
+    if got.status != want.status:
+        return "status", status_name(want.status), status_name(got.status)
+    if got.status == Status.OK:
+        if not value_matches(want.value, got.value):
+            return "value", render_value(want.value), render_value(got.value)
+        return None
+    problem = _message_problem(step, got)
+    return None if problem is None else ("message", problem, repr(got.message))
+
+
 def check_against_model(
     target: str, steps: list[Step], expected: list[Observation], actual: list[Observation]
 ) -> Divergence | None:
     """The first step where a target's trace leaves the model's prediction, if any."""
-
-    def divergence(i: int, aspect: str, want: str, got: str) -> Divergence:
-        return Divergence(
-            target, "model", i, steps[i].function, steps[i].label, aspect, want, got,
-            status_name(expected[i].status), status_name(actual[i].status if i < len(actual) else None),
-        )  # fmt: skip
-
     for i, want in enumerate(expected):
-        if i >= len(actual):
-            return divergence(i, "missing-step", render_observation(want), "no result")
-        got = actual[i]
-        if got.status != want.status:
-            return divergence(i, "status", status_name(want.status), status_name(got.status))
-        if got.status == Status.OK:
-            if not value_matches(want.value, got.value):
-                return divergence(i, "value", render_value(want.value), render_value(got.value))
-        else:
-            problem = _message_problem(steps[i], got)
-            if problem is not None:
-                return divergence(i, "message", problem, repr(got.message))
+        got = actual[i] if i < len(actual) else None
+        problem = ("missing-step", render_observation(want), "no result") if got is None else (
+            observation_problem(steps[i], want, got)
+        )
+        if problem is not None:
+            aspect, expected_text, actual_text = problem
+            return Divergence(
+                target, "model", i, steps[i].function, steps[i].label, aspect, expected_text, actual_text,
+                status_name(want.status), status_name(got.status if got else None),
+            )  # fmt: skip
     return None
 
 

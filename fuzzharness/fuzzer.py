@@ -58,6 +58,7 @@ class FuzzSummary:
     programs: int = 0
     ops: int = 0
     restarts: int = 0
+    #: one entry per distinct finding (by id), with how often it was hit
     findings: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     #: (exception name, message) of the first error that stopped a job, if any
@@ -66,6 +67,16 @@ class FuzzSummary:
     @property
     def ops_per_second(self) -> float:
         return self.ops / self.seconds if self.seconds else 0.0
+
+    def add_findings(self, found: list[dict[str, Any]]) -> None:
+        by_id = {f["id"]: f for f in self.findings}
+        for f in found:
+            if f["id"] in by_id:
+                by_id[f["id"]]["count"] += 1
+                by_id[f["id"]]["new"] = by_id[f["id"]]["new"] or f["new"]
+            else:
+                by_id[f["id"]] = {**f, "count": 1}
+                self.findings.append(by_id[f["id"]])
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -194,7 +205,7 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
                     _, i, programs, ops, found, restarts[i] = event
                     summary.programs += programs
                     summary.ops += ops
-                    summary.findings.extend(found)
+                    summary.add_findings(found)
                 elif event[0] == "error":
                     _, i, name, message, tb = event
                     summary.errors.append(f"job {i}: {name}: {message}")
@@ -226,5 +237,5 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
         if event[0] == "progress":
             summary.programs += event[2]
             summary.ops += event[3]
-            summary.findings.extend(event[4])
+            summary.add_findings(event[4])
     return summary

@@ -612,5 +612,5 @@ def _gen_offset(rng: random.Random, size: int, length: int) -> int:
     if roll < 0.7:
         return rng.randrange(max(size - length, 0) + 1)
     if roll < 0.9:
-        return max(size - length + rng.choice((-1, 0, 1, 2)), 0)
+        return min(max(size - length + rng.choice((-1, 0, 1, 2)), 0), U64_MAX)
     return rng.choice(_INTERESTING_U64)

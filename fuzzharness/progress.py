@@ -71,9 +71,9 @@ def print_summary(summary: Any) -> None:
         console.print("[green]no findings[/]")
         return
     table = Table(title=f"{len(summary.findings)} finding(s)")
-    for col in ("kind", "new", "summary", "saved at"):
+    for col in ("kind", "new", "hits", "summary", "saved at"):
         table.add_column(col, overflow="fold")
     for f in summary.findings:
-        table.add_row(f["kind"], "new" if f["new"] else "known", f["summary"], f["path"])
+        table.add_row(f["kind"], "new" if f["new"] else "known", str(f["count"]), f["summary"], f["path"])
     console.print(table)
     console.print("replay one with: fuzzharness repro <saved at>", highlight=False)

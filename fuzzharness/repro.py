@@ -60,7 +60,9 @@ def _run_once(program, specs, variant: str, fault: int, timeout: float) -> tuple
     partial: dict[str, list[Observation]] = {}
     for spec in specs:
         steps: list[Observation] = []
-        with TargetWorker(spec, variant, timeout=timeout, fault=fault) as worker:
+        # A variant without fault injection is the build with the planted bug removed.
+        target_fault = fault if spec.variant(variant).testing else 0
+        with TargetWorker(spec, variant, timeout=timeout, fault=target_fault) as worker:
             for event in worker.run([("repro", program)], stream_ops=True):
                 if event[0] == "step":
                     steps.append(event[3])

@@ -22,7 +22,7 @@ import re
 from typing import Any, Union
 
 from .contract import Status
-from .differential import Divergence, check_program, expected_trace, render_observation, value_matches
+from .differential import Divergence, check_program, expected_trace, observation_problem, render_observation
 from .execution import Observation, steps_of
 from .findings import Finding, FindingKind
 from .program import Program
@@ -134,7 +134,8 @@ def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[s
                 got = render_observation(obs)
                 if obs.handle is not None and obs.status != Status.OK:
                     got += f" [{obs.handle:#x}]"
-                mark = "" if i < len(expected) and _same(expected[i], obs) else " <<"
+                ok = i < len(expected) and observation_problem(step, expected[i], obs) is None
+                mark = "" if ok else " <<"
                 cells.append(f"{name}: {got}{mark}")
             elif isinstance(outcome, Failure) and i == len(trace):
                 cells.append(f"{name}: !! {outcome.describe()}")
@@ -143,9 +144,3 @@ def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[s
         rows.append(f"{i:>4}  {step.label:<44} model: {want:<24} " + "   ".join(cells))
     header = "step  operation" + " " * 36 + "expected vs actual"
     return "\n".join([header, *rows]) + "\n"
-
-
-def _same(expected: Observation, actual: Observation) -> bool:
-    if expected.status != actual.status:
-        return False
-    return actual.status != Status.OK or value_matches(expected.value, actual.value)

@@ -24,12 +24,20 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An error with `status` (an `FH_*` status code) and a message.
     pub fn new(status: i32, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     /// `FH_NULL_ARGUMENT` for the required pointer parameter `parameter`.
     pub fn null(parameter: &str) -> Self {
         Self::new(FH_NULL_ARGUMENT, format!("{parameter} is NULL"))
+    }
+
+    /// The same error with `context` put in front of its message.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Self::new(self.status, format!("{context}: {}", self.message))
     }
 
     /// The status code.
@@ -71,5 +79,7 @@ pub fn set_last(message: String) {
 
 /// The calling thread's last-error message ("" if it has had no error).
 pub fn last() -> String {
-    LAST_ERROR.try_with(|last| last.borrow().clone()).unwrap_or_default()
+    LAST_ERROR
+        .try_with(|last| last.borrow().clone())
+        .unwrap_or_default()
 }

@@ -19,7 +19,7 @@
 //! fault injection of `fuzzharness_testing_decls.h`; without it no fault code
 //! is compiled.
 
-#![deny(unsafe_code)]
+#![deny(unsafe_code, unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod api;

@@ -43,7 +43,11 @@ impl Resource {
     pub fn snapshot(&self, handle: u64) -> Result<Self> {
         #[cfg(feature = "faults")]
         if crate::faults::is_active(crate::contract::testing::FH_FAULT_SNAPSHOT_SHARES) {
-            return Ok(Self { size: self.size, read_only: true, bytes: Arc::clone(&self.bytes) });
+            return Ok(Self {
+                size: self.size,
+                read_only: true,
+                bytes: Arc::clone(&self.bytes),
+            });
         }
         let mut copy = allocate(self.size)?;
         copy.extend_from_slice(read(&self.bytes).as_deref().ok_or_else(|| freed(handle))?);
@@ -51,7 +55,11 @@ impl Resource {
     }
 
     fn new(size: u64, read_only: bool, buffer: Vec<u8>) -> Self {
-        Self { size, read_only, bytes: Arc::new(RwLock::new(Some(buffer.into_boxed_slice()))) }
+        Self {
+            size,
+            read_only,
+            bytes: Arc::new(RwLock::new(Some(buffer.into_boxed_slice()))),
+        }
     }
 
     /// Size in bytes, fixed at creation.
@@ -89,7 +97,10 @@ impl Resource {
 
 /// `FH_STALE_HANDLE`: the resource died between the lookup and the copy.
 fn freed(handle: u64) -> Error {
-    Error::new(FH_STALE_HANDLE, format!("handle {handle:#x} is stale (its resource died during the call)"))
+    Error::new(
+        FH_STALE_HANDLE,
+        format!("handle {handle:#x} is stale (its resource died during the call)"),
+    )
 }
 
 /// An empty buffer with room for exactly `size` bytes, or `FH_EXHAUSTED`.
@@ -119,8 +130,14 @@ mod tests {
         resource.free();
         let stale = resource.read(0x1_0000_0000, 0, &mut out).unwrap_err();
         assert_eq!(stale.status(), FH_STALE_HANDLE);
-        assert_eq!(stale.message(), "handle 0x100000000 is stale (its resource died during the call)");
-        assert_eq!(resource.write(1, 0, &[1]).unwrap_err().status(), FH_STALE_HANDLE);
+        assert_eq!(
+            stale.message(),
+            "handle 0x100000000 is stale (its resource died during the call)"
+        );
+        assert_eq!(
+            resource.write(1, 0, &[1]).unwrap_err().status(),
+            FH_STALE_HANDLE
+        );
         assert_eq!(resource.snapshot(1).unwrap_err().status(), FH_STALE_HANDLE);
         snapshot.read(2, 0, &mut out).unwrap();
         assert_eq!(out, [0, 0, 1, 2, 3, 0, 0, 0]);
@@ -130,6 +147,9 @@ mod tests {
     fn impossible_sizes_are_exhausted_not_aborts() {
         let error = Resource::zeroed(u64::MAX).unwrap_err();
         assert_eq!(error.status(), FH_EXHAUSTED);
-        assert_eq!(Resource::zeroed(1 << 62).unwrap_err().status(), FH_EXHAUSTED);
+        assert_eq!(
+            Resource::zeroed(1 << 62).unwrap_err().status(),
+            FH_EXHAUSTED
+        );
     }
 }

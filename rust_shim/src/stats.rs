@@ -79,11 +79,22 @@ mod tests {
         counters.born(5);
         counters.died(10);
         let stats = counters.to_ffi();
-        assert_eq!(stats.created, stats.live_resources + stats.pending_resources + stats.reclaimed);
+        assert_eq!(
+            stats.created,
+            stats.live_resources + stats.pending_resources + stats.reclaimed
+        );
         assert_eq!((stats.live_bytes, stats.pending_bytes), (5, 10));
         counters.reclaimed(10);
         let stats = counters.to_ffi();
-        assert_eq!((stats.created, stats.live_resources, stats.pending_resources, stats.reclaimed), (2, 1, 0, 1));
+        assert_eq!(
+            (
+                stats.created,
+                stats.live_resources,
+                stats.pending_resources,
+                stats.reclaimed
+            ),
+            (2, 1, 0, 1)
+        );
         assert_eq!(stats.pending_bytes, 0);
     }
 }

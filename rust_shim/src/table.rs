@@ -72,28 +72,39 @@ pub fn split(handle: u64) -> (u32, u32) {
 impl<T> Table<T> {
     /// An empty table of `capacity` slots, all at generation 0.
     pub fn new(capacity: u32) -> Self {
-        Self { capacity, slots: Vec::new(), free: BinaryHeap::new() }
+        Self {
+            capacity,
+            slots: Vec::new(),
+            free: BinaryHeap::new(),
+        }
     }
 
-    /// Whether a value can be inserted now.
-    pub fn has_free_slot(&self) -> bool {
-        !self.free.is_empty() || self.slots.len() < self.capacity as usize
+    /// `FH_EXHAUSTED` unless a value can be inserted now.
+    pub fn check_free_slot(&self) -> Result<()> {
+        if self.free.is_empty() && self.slots.len() >= self.capacity as usize {
+            return Err(Error::new(
+                FH_EXHAUSTED,
+                format!(
+                    "no free slot (all {} slots hold live or retired resources)",
+                    self.capacity
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Places `value` with one reference in the lowest free slot and returns
     /// its handle, or `FH_EXHAUSTED` (the value is then dropped).
     pub fn insert(&mut self, value: T) -> Result<u64> {
+        self.check_free_slot()?;
         let index = match self.free.pop() {
             Some(Reverse(index)) => index as usize,
-            None if self.has_free_slot() => {
-                self.slots.push(Slot { generation: 0, entry: None });
-                self.slots.len() - 1
-            }
             None => {
-                return Err(Error::new(
-                    FH_EXHAUSTED,
-                    format!("no free slot (all {} slots hold live or retired resources)", self.capacity),
-                ))
+                self.slots.push(Slot {
+                    generation: 0,
+                    entry: None,
+                });
+                self.slots.len() - 1
             }
         };
         let slot = &mut self.slots[index];
@@ -107,15 +118,24 @@ impl<T> Table<T> {
     /// The live entry named by `handle`, or why there is none.
     pub fn get(&self, handle: u64) -> Result<&Entry<T>> {
         let index = self.locate(handle)?;
-        Ok(self.slots[index].entry.as_ref().expect("locate returns live slots"))
+        Ok(self.slots[index]
+            .entry
+            .as_ref()
+            .expect("locate returns live slots"))
     }
 
     /// Adds one reference; `FH_OVERFLOW` at `u32::MAX` references.
     pub fn acquire(&mut self, handle: u64) -> Result<()> {
         let index = self.locate(handle)?;
-        let entry = self.slots[index].entry.as_mut().expect("locate returns live slots");
+        let entry = self.slots[index]
+            .entry
+            .as_mut()
+            .expect("locate returns live slots");
         entry.refs = entry.refs.checked_add(1).ok_or_else(|| {
-            Error::new(FH_OVERFLOW, format!("handle {handle:#x} already has {} references", u32::MAX))
+            Error::new(
+                FH_OVERFLOW,
+                format!("handle {handle:#x} already has {} references", u32::MAX),
+            )
         })?;
         Ok(())
     }
@@ -140,13 +160,26 @@ impl<T> Table<T> {
     /// Index of the live slot named by `handle` (see the module's classification).
     fn locate(&self, handle: u64) -> Result<usize> {
         let (slot, generation) = split(handle);
-        let invalid = |why: String| Err(Error::new(FH_INVALID_HANDLE, format!("handle {handle:#x} is invalid ({why})")));
-        let stale = |why: String| Err(Error::new(FH_STALE_HANDLE, format!("handle {handle:#x} is stale ({why})")));
+        let invalid = |why: String| {
+            Err(Error::new(
+                FH_INVALID_HANDLE,
+                format!("handle {handle:#x} is invalid ({why})"),
+            ))
+        };
+        let stale = |why: String| {
+            Err(Error::new(
+                FH_STALE_HANDLE,
+                format!("handle {handle:#x} is stale ({why})"),
+            ))
+        };
         if generation == 0 {
             return invalid("generation 0 is never issued".into());
         }
         if slot >= self.capacity {
-            return invalid(format!("slot {slot} is out of range, capacity {}", self.capacity));
+            return invalid(format!(
+                "slot {slot} is out of range, capacity {}",
+                self.capacity
+            ));
         }
         let index = slot as usize;
         let current = self.slots.get(index).map_or(0, |s| s.generation);
@@ -216,7 +249,7 @@ mod tests {
         for slot in 0..4 {
             assert_eq!(table.insert(slot).unwrap(), handle(slot, 1));
         }
-        assert!(!table.has_free_slot());
+        assert_eq!(status(table.check_free_slot()), FH_EXHAUSTED);
         assert_eq!(status(table.insert(9)), FH_EXHAUSTED);
     }
 
@@ -263,7 +296,10 @@ mod tests {
         // g < G with the slot live again
         let error = table.get(old).unwrap_err();
         assert_eq!(error.status(), FH_STALE_HANDLE);
-        assert_eq!(error.message(), "handle 0x100000000 is stale (slot 0 is at generation 2)");
+        assert_eq!(
+            error.message(),
+            "handle 0x100000000 is stale (slot 0 is at generation 2)"
+        );
         assert_eq!(*table.get(new).unwrap().value(), "b");
     }
 
@@ -309,7 +345,6 @@ mod tests {
         assert!(error.message().contains("retired"), "{}", error.message());
         // slot 0 is never reused: the next value goes to slot 1, then the table is full
         assert_eq!(table.insert(2).unwrap(), handle(1, 1));
-        assert!(!table.has_free_slot());
         assert_eq!(status(table.insert(3)), FH_EXHAUSTED);
     }
 

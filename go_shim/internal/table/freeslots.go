@@ -1,5 +1,7 @@
 package table
 
+// Lowest-free-slot allocation.
+
 // freeSlots is a min-heap (container/heap) of the indices of free slots that
 // have been used before, so a new resource always goes into the lowest free
 // slot. Slots never used yet are not in it: they are the ones at and above

@@ -1,9 +1,8 @@
 package table
 
-import (
-	"sync/atomic"
-	"time"
-)
+// The process-wide entry points: one method per export of the contract.
+
+import "sync/atomic"
 
 // Library is the process-wide state behind the C API: at most one open
 // session, and the allocator sessions take memory from. Its methods mirror
@@ -12,15 +11,14 @@ import (
 // applies the rest. Output pointers are written only when a method returns
 // nil. All methods except Init and Shutdown are safe for concurrent use.
 type Library struct {
-	alloc          Allocator
-	quiesceTimeout time.Duration
-	current        atomic.Pointer[session]
+	alloc   Allocator
+	current atomic.Pointer[session]
 }
 
 // NewLibrary returns a Library with no open session whose resources take
 // their memory from alloc.
 func NewLibrary(alloc Allocator) *Library {
-	return &Library{alloc: alloc, quiesceTimeout: 5 * time.Second}
+	return &Library{alloc: alloc}
 }
 
 // ABIVersion reports the ABI version (fh_abi_version). No session is needed.
@@ -62,7 +60,7 @@ func (l *Library) Init(cfg *Config) error {
 		return fail(Unsupported, "reclamation strategy %d is not implemented by the Go target "+
 			"(it implements %d, immediate, and %d, go-cleanup)", c.Strategy, Immediate, GoCleanup)
 	}
-	l.current.Store(newSession(c, l.alloc, l.quiesceTimeout))
+	l.current.Store(newSession(c, l.alloc))
 	return nil
 }
 

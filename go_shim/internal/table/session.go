@@ -1,5 +1,7 @@
 package table
 
+// One open session: the slot table, reference counting, reclamation.
+
 import (
 	"container/heap"
 	"fmt"
@@ -14,8 +16,9 @@ import (
 // not reclaimed yet.
 //
 // Locking. mu guards everything in the session except the bytes of the
-// resources. It is held only for bookkeeping, never while bytes are copied
-// or memory is allocated. Each resource's bytes have their own RWMutex
+// resources. It is held only for bookkeeping (and the quick free of
+// reclaimed memory), never while bytes are copied or memory is allocated.
+// Each resource's bytes have their own RWMutex
 // (buffer.mu): a write holds it exclusively, so writes are serialized and a
 // read or a snapshot copy sees each write entirely or not at all.
 //
@@ -30,8 +33,10 @@ import (
 //     was still copying, in that call as it finishes;
 //   - with GoCleanup nothing happens: the table no longer references the
 //     resource, so the garbage collector will find it unreachable and run the
-//     cleanup registered at creation, which frees the memory. A call in
-//     progress keeps the resource reachable through its own pin.
+//     cleanup registered at creation (runtime.AddCleanup, keyed by the
+//     handle, an integer, so the cleanup never keeps the resource reachable),
+//     which frees the memory. A call in progress keeps the resource reachable
+//     through its own pin.
 //
 // Between the death and the free the resource is pending in the counters.
 type session struct {
@@ -43,25 +48,17 @@ type session struct {
 	slots []slot    // slots used so far; slots at and above len(slots) are at generation 0
 	free  freeSlots // free slots below len(slots), except retired ones
 	count Stats
-	// unreclaimed holds, by handle, the memory of every resource created and
-	// not reclaimed yet. Reclaiming removes the entry first, so memory is
-	// freed exactly once whoever gets there first: the death of the resource,
-	// its GC cleanup, or fh_shutdown.
-	unreclaimed map[Handle]allocation
+	// unreclaimed holds, by handle, the buffer of every resource created and
+	// not reclaimed yet. Reclaiming removes the entry first, so a resource is
+	// reclaimed exactly once, whoever gets there first: its death, its GC
+	// cleanup, or fh_shutdown.
+	unreclaimed map[Handle]*buffer
 }
 
 // slot is one entry of the table. res is nil while the slot is free.
 type slot struct {
 	gen uint32
 	res *resource
-}
-
-// allocation is the memory of one resource: mem is what the allocator gave
-// (nil for a size of 0, and for a snapshot that shares its origin's bytes
-// under the SNAPSHOT_SHARES fault), size is the resource's size in bytes.
-type allocation struct {
-	mem  []byte
-	size uint64
 }
 
 // resource is a live or dying resource. It is also the Go object whose
@@ -75,25 +72,29 @@ type resource struct {
 	refs     uint32       // references held by the caller; guarded by session.mu
 	pins     atomic.Int64 // 1 while alive + calls in progress; see session
 	buf      *buffer
-	// origin is set only for a snapshot that shares its origin's buffer
-	// (SNAPSHOT_SHARES fault): the snapshot pins the origin while it lives,
-	// so the shared memory outlives the origin's death.
-	origin *resource
 }
 
 // buffer is the bytes of a resource and the lock that makes writes atomic to
-// readers.
+// readers. mem is what the allocator gave, nil for a size of 0; its length
+// is the size of every resource using the buffer. A buffer belongs to one
+// resource, except under the SNAPSHOT_SHARES fault, where a snapshot shares
+// its origin's: owners counts the resources not reclaimed yet that use it,
+// and the last one reclaimed frees mem.
 type buffer struct {
-	mu  sync.RWMutex
-	mem []byte
+	mu     sync.RWMutex
+	mem    []byte
+	owners int // guarded by session.mu
 }
 
-func newSession(cfg Config, alloc Allocator, quiesceTimeout time.Duration) *session {
+// defaultQuiesceTimeout bounds fh_quiesce ("a few seconds").
+const defaultQuiesceTimeout = 5 * time.Second
+
+func newSession(cfg Config, alloc Allocator) *session {
 	return &session{
 		cfg:            cfg,
 		alloc:          alloc,
-		quiesceTimeout: quiesceTimeout,
-		unreclaimed:    make(map[Handle]allocation),
+		quiesceTimeout: defaultQuiesceTimeout,
+		unreclaimed:    make(map[Handle]*buffer),
 	}
 }
 
@@ -135,38 +136,39 @@ func (s *session) pin(h Handle) (*resource, error) {
 	return r, nil
 }
 
-// unpin drops a pin; the last one (the resource is dead and no call is in
-// progress on it) reclaims the memory with the Immediate strategy. s.mu must
+// unpin drops a pin; with the Immediate strategy the last one (the resource
+// is dead and no call is in progress on it) reclaims the resource. s.mu must
 // not be held.
 func (s *session) unpin(r *resource) {
-	if r.pins.Add(-1) != 0 {
-		return
-	}
-	if r.origin != nil {
-		s.unpin(r.origin)
-	}
-	if s.cfg.Strategy == Immediate {
+	if r.pins.Add(-1) == 0 && s.cfg.Strategy == Immediate {
 		s.reclaim(r.handle)
 	}
 }
 
-// reclaim frees the memory of the dead resource h unless it is already freed
-// (by fh_shutdown), and moves it from pending to reclaimed. It is also the
-// GoCleanup strategy's cleanup function.
+// reclaim moves the dead resource h from pending to reclaimed and frees its
+// memory, unless fh_shutdown already did. It is also the GoCleanup
+// strategy's cleanup function.
 func (s *session) reclaim(h Handle) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, ok := s.unreclaimed[h]
+	buf, ok := s.unreclaimed[h]
 	if !ok {
 		return
 	}
 	delete(s.unreclaimed, h)
-	if a.mem != nil {
-		s.alloc.Free(a.mem)
-	}
+	s.disown(buf)
 	s.count.PendingResources--
-	s.count.PendingBytes -= a.size
+	s.count.PendingBytes -= uint64(len(buf.mem))
 	s.count.Reclaimed++
+}
+
+// disown drops one owner of buf and frees its memory if that was the last.
+// s.mu must be held.
+func (s *session) disown(buf *buffer) {
+	buf.owners--
+	if buf.owners == 0 && buf.mem != nil {
+		s.alloc.Free(buf.mem)
+	}
 }
 
 // checkRoom returns FH_EXHAUSTED unless a new resource of size bytes fits the
@@ -203,16 +205,15 @@ func (s *session) allocate(size uint64) ([]byte, error) {
 	return mem, nil
 }
 
-// install places a new resource whose memory is mem into the lowest free
-// slot, with one reference, and returns its handle. If there is no room any
-// more, it frees mem and returns FH_EXHAUSTED.
-func (s *session) install(r *resource, mem []byte) (Handle, error) {
+// install places a new resource into the lowest free slot, with one
+// reference, and returns its handle. If there is no room any more, it
+// returns FH_EXHAUSTED and frees r's memory unless r shares it.
+func (s *session) install(r *resource) (Handle, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r.buf.owners++
 	if err := s.checkRoom(r.size); err != nil {
-		if mem != nil {
-			s.alloc.Free(mem)
-		}
+		s.disown(r.buf)
 		return 0, err
 	}
 	var idx uint32
@@ -228,10 +229,7 @@ func (s *session) install(r *resource, mem []byte) (Handle, error) {
 	r.handle = makeHandle(idx, sl.gen)
 	r.refs = 1
 	r.pins.Store(1)
-	if r.origin != nil {
-		r.origin.pins.Add(1)
-	}
-	s.unreclaimed[r.handle] = allocation{mem: mem, size: r.size}
+	s.unreclaimed[r.handle] = r.buf
 	if s.cfg.Strategy == GoCleanup {
 		runtime.AddCleanup(r, s.reclaim, r.handle)
 	}
@@ -249,7 +247,7 @@ func (s *session) create(size uint64) (Handle, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.install(&resource{size: size, buf: &buffer{mem: mem}}, mem)
+	return s.install(&resource{size: size, buf: &buffer{mem: mem}})
 }
 
 func (s *session) acquire(h Handle) error {
@@ -351,12 +349,10 @@ func (s *session) snapshot(h Handle) (Handle, error) {
 	if err := s.admit(origin.size); err != nil {
 		return 0, snapshotError(h, err)
 	}
-	snap := &resource{size: origin.size, readOnly: true}
-	var mem []byte
-	if snapshotShares() {
-		snap.buf, snap.origin = origin.buf, origin
-	} else {
-		if mem, err = s.allocate(origin.size); err != nil {
+	snap := &resource{size: origin.size, readOnly: true, buf: origin.buf}
+	if !snapshotShares() {
+		mem, err := s.allocate(origin.size)
+		if err != nil {
 			return 0, snapshotError(h, err)
 		}
 		origin.buf.mu.RLock()
@@ -364,7 +360,7 @@ func (s *session) snapshot(h Handle) (Handle, error) {
 		origin.buf.mu.RUnlock()
 		snap.buf = &buffer{mem: mem}
 	}
-	handle, err := s.install(snap, mem)
+	handle, err := s.install(snap)
 	if err != nil {
 		return 0, snapshotError(h, err)
 	}
@@ -425,10 +421,8 @@ func (s *session) close() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	report := s.count
-	for _, a := range s.unreclaimed {
-		if a.mem != nil {
-			s.alloc.Free(a.mem)
-		}
+	for _, buf := range s.unreclaimed {
+		s.disown(buf)
 	}
 	s.unreclaimed, s.slots, s.free = nil, nil, nil
 	return report

@@ -1,5 +1,7 @@
 package table
 
+// Statuses and errors: what a failed call returns and says.
+
 import (
 	"errors"
 	"fmt"

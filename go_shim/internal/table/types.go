@@ -1,5 +1,8 @@
 package table
 
+// The contract's value types, in Go with the C layouts, and the two
+// interfaces through which the shim lends memory to the table.
+
 import "fmt"
 
 // ABI version implemented by this package (enum fh_abi).

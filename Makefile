@@ -1,0 +1,51 @@
+# fuzzharness: the two commands of the README.
+#   make fuzz   set up, build both shims, run a 30-second differential fuzz over them
+#   make test   set up, build, run every test: Rust, Go, ABI drift, Python (pytest -n auto)
+#
+# Needs Python >= 3.11, Go >= 1.24 (cgo, gcc) and Rust (cargo). Python dependencies
+# go into .venv (created here); nothing is installed system-wide.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SECONDS ?= 30
+
+.PHONY: fuzz test setup build build-faults test-rust test-go test-python abi-check clean
+
+fuzz: build
+	$(BIN)/fuzzharness fuzz --targets rust,go --seconds $(SECONDS)
+
+test: build build-faults test-rust test-go abi-check test-python
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+build: setup
+	$(BIN)/fuzzharness build --variant release
+
+build-faults: setup
+	$(BIN)/fuzzharness build --variant faults
+
+test-rust:
+	cd rust_shim && cargo test --locked --quiet
+	cd rust_shim && cargo test --locked --quiet --features faults
+	cd rust_shim && cargo clippy --locked --quiet --all-targets -- -D warnings
+	cd rust_shim && cargo clippy --locked --quiet --all-targets --features faults -- -D warnings
+
+test-go:
+	cd go_shim && go vet ./... && go vet -tags faults ./...
+	cd go_shim && go test -race ./... && go test -tags faults ./...
+
+abi-check: setup
+	$(BIN)/fuzzharness abi-check --built
+
+test-python: setup
+	$(BIN)/pytest -n auto
+
+clean:
+	rm -rf build rust_shim/target $(VENV)

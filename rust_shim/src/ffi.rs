@@ -1,0 +1,359 @@
+//! The C ABI: the `#[repr(C)]` structs and the `extern "C"` exports of
+//! `fuzzharness_decls.h`, and the only module of the crate with `unsafe`.
+//!
+//! Every export has the header's name, parameter names and types, returns an
+//! `fh_status` (`i32`) and runs its whole body inside [`ffi_boundary!`]:
+//! a panic is caught there and becomes `FH_PANIC` with the message
+//! `"fh_xxx: panic: <payload>"`, and an error becomes its status with the
+//! message `"fh_xxx: <reason>"` as the calling thread's last error. Pointers
+//! become `Option`s here and are checked by [`crate::api`] in the header's
+//! order (session first, NULL second). Byte buffers become [`RawIn`] and
+//! [`RawOut`], which create a slice only once the safe layer has checked the
+//! length, so a bogus length is reported, never dereferenced.
+//!
+//! # Safety (all exports)
+//!
+//! The caller passes pointers that are NULL or valid, aligned and
+//! exclusively usable for the call, as C would require: structs of the
+//! declared type, and byte buffers of at least the declared length.
+
+use std::any::Any;
+use std::ffi::c_char;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::slice;
+
+use crate::api;
+use crate::buffer::{Sink, Source};
+use crate::contract::{FH_OK, FH_PANIC};
+use crate::error::{self, Result};
+
+/// Session configuration, read by `fh_init` (the callee copies it).
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct fh_config {
+    /// Number of slots, 1..1048576 (2^20).
+    pub capacity: u32,
+    /// An `fh_reclaim_strategy`.
+    pub strategy: u32,
+    /// `fh_create(size)` with `size >` this gives `FH_EXHAUSTED`.
+    pub max_resource_bytes: u64,
+    /// `live_bytes` may never exceed this.
+    pub max_total_bytes: u64,
+    /// Reserved, must be 0.
+    pub flags: u64,
+}
+
+/// Counters of the open session.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct fh_stats {
+    /// Resources alive by reference count.
+    pub live_resources: u64,
+    /// Sum of the sizes of live resources.
+    pub live_bytes: u64,
+    /// Resources ever created, snapshots included.
+    pub created: u64,
+    /// Resources whose memory has been freed.
+    pub reclaimed: u64,
+    /// Dead resources whose memory is not reclaimed yet.
+    pub pending_resources: u64,
+    /// Sum of the sizes of pending resources.
+    pub pending_bytes: u64,
+}
+
+/// What `fh_info` reports about one live resource.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct fh_resource_info {
+    /// Bytes, fixed at creation.
+    pub size: u64,
+    /// Current reference count, >= 1.
+    pub refs: u32,
+    /// 1 for a snapshot, 0 otherwise.
+    pub read_only: u32,
+}
+
+const _: () =
+    assert!(std::mem::size_of::<fh_config>() == 32 && std::mem::align_of::<fh_config>() == 8);
+const _: () =
+    assert!(std::mem::size_of::<fh_stats>() == 48 && std::mem::align_of::<fh_stats>() == 8);
+const _: () = assert!(std::mem::size_of::<fh_resource_info>() == 16);
+
+/// Runs the body of the export `$function` (a `Result<()>` expression),
+/// catching any panic, and returns its `fh_status`; records the last error.
+macro_rules! ffi_boundary {
+    ($function:literal, $body:expr) => {
+        match panic::catch_unwind(AssertUnwindSafe(|| -> Result<()> { $body })) {
+            Ok(Ok(())) => FH_OK,
+            Ok(Err(error)) => {
+                error::set_last(format!("{}: {}", $function, error.message()));
+                error.status()
+            }
+            Err(payload) => {
+                error::set_last(format!(
+                    "{}: panic: {}",
+                    $function,
+                    panic_message(payload.as_ref())
+                ));
+                FH_PANIC
+            }
+        }
+    };
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "non-string panic payload"
+    }
+}
+
+/// A caller's input buffer (`data`, `len`).
+struct RawIn<'a> {
+    ptr: *const u8,
+    len: usize,
+    _caller: PhantomData<&'a [u8]>,
+}
+
+impl RawIn<'_> {
+    /// `None` when `ptr` is NULL with a non-zero `len` (`FH_NULL_ARGUMENT`).
+    ///
+    /// # Safety
+    /// A non-NULL `ptr` must be valid for reads of `len` bytes during the call.
+    unsafe fn new(ptr: *const u8, len: usize) -> Option<Self> {
+        (!ptr.is_null() || len == 0).then_some(Self {
+            ptr,
+            len,
+            _caller: PhantomData,
+        })
+    }
+}
+
+impl<'a> Source<'a> for RawIn<'a> {
+    fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    fn into_slice(self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: non-NULL (checked in `new`) and valid for `len` bytes (the
+        // contract of `new`); the safe layer calls this only for a length that
+        // fits in a resource, so `len <= isize::MAX`.
+        unsafe { slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A caller's output buffer (`buf`, `len` or `cap`).
+struct RawOut<'a> {
+    ptr: *mut u8,
+    len: usize,
+    _caller: PhantomData<&'a mut [u8]>,
+}
+
+impl RawOut<'_> {
+    /// `None` when `ptr` is NULL with a non-zero `len` (`FH_NULL_ARGUMENT`).
+    ///
+    /// # Safety
+    /// A non-NULL `ptr` must be valid for writes of `len` bytes during the
+    /// call, and not otherwise accessed during it.
+    unsafe fn new(ptr: *mut u8, len: usize) -> Option<Self> {
+        (!ptr.is_null() || len == 0).then_some(Self {
+            ptr,
+            len,
+            _caller: PhantomData,
+        })
+    }
+}
+
+impl<'a> Sink<'a> for RawOut<'a> {
+    fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    fn into_prefix(self, n: usize) -> &'a mut [u8] {
+        assert!(n <= self.len, "prefix {n} of a {}-byte buffer", self.len);
+        if n == 0 {
+            return &mut [];
+        }
+        // SAFETY: non-NULL (n > 0, checked in `new`), valid and exclusive for
+        // `len >= n` bytes (the contract of `new`); the safe layer asks only
+        // for a length that fits in a resource or a message.
+        unsafe { slice::from_raw_parts_mut(self.ptr, n) }
+    }
+}
+
+/// The ABI version of this library. Callable at any time.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_abi_version(major: *mut u32, minor: *mut u32) -> i32 {
+    ffi_boundary!("fh_abi_version", {
+        // SAFETY: NULL or valid (module contract).
+        let (major, minor) = unsafe { (major.as_mut(), minor.as_mut()) };
+        api::abi_version(major, minor)
+    })
+}
+
+/// Opens a session; `*config` is copied. Not thread-safe.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_init(config: *mut fh_config) -> i32 {
+    ffi_boundary!("fh_init", {
+        // SAFETY: NULL or valid (module contract); only read.
+        api::init(unsafe { config.as_ref() })
+    })
+}
+
+/// Closes the session; `*report` receives the stats from just before. Not
+/// thread-safe.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_shutdown(report: *mut fh_stats) -> i32 {
+    ffi_boundary!("fh_shutdown", {
+        // SAFETY: NULL or valid (module contract).
+        api::shutdown(unsafe { report.as_mut() })
+    })
+}
+
+/// Creates a zero-filled resource of `size` bytes; its handle goes to `*out`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_create(size: u64, out: *mut u64) -> i32 {
+    ffi_boundary!("fh_create", {
+        // SAFETY: NULL or valid (module contract).
+        api::create(size, unsafe { out.as_mut() })
+    })
+}
+
+/// Adds one reference to a live resource.
+#[no_mangle]
+pub extern "C" fn fh_acquire(handle: u64) -> i32 {
+    ffi_boundary!("fh_acquire", api::acquire(handle))
+}
+
+/// Drops one reference; the last one kills the resource.
+#[no_mangle]
+pub extern "C" fn fh_release(handle: u64) -> i32 {
+    ffi_boundary!("fh_release", api::release(handle))
+}
+
+/// Copies `len` bytes from `data` into the resource at `offset`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_write(handle: u64, offset: u64, data: *mut u8, len: usize) -> i32 {
+    ffi_boundary!("fh_write", {
+        // SAFETY: NULL or valid for `len` bytes (module contract); only read.
+        api::write(handle, offset, unsafe { RawIn::new(data, len) })
+    })
+}
+
+/// Copies `len` bytes of the resource at `offset` into `buf`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_read(handle: u64, offset: u64, buf: *mut u8, len: usize) -> i32 {
+    ffi_boundary!("fh_read", {
+        // SAFETY: NULL or valid for `len` bytes (module contract).
+        api::read(handle, offset, unsafe { RawOut::new(buf, len) })
+    })
+}
+
+/// Creates a read-only snapshot of the resource; its handle goes to `*out`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_snapshot(handle: u64, out: *mut u64) -> i32 {
+    ffi_boundary!("fh_snapshot", {
+        // SAFETY: NULL or valid (module contract).
+        api::snapshot(handle, unsafe { out.as_mut() })
+    })
+}
+
+/// Describes a live resource into `*out`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_info(handle: u64, out: *mut fh_resource_info) -> i32 {
+    ffi_boundary!("fh_info", {
+        // SAFETY: NULL or valid (module contract).
+        api::info(handle, unsafe { out.as_mut() })
+    })
+}
+
+/// Session counters into `*out`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_get_stats(out: *mut fh_stats) -> i32 {
+    ffi_boundary!("fh_get_stats", {
+        // SAFETY: NULL or valid (module contract).
+        api::get_stats(unsafe { out.as_mut() })
+    })
+}
+
+/// Finishes all deferred reclamation (at most a few seconds).
+#[no_mangle]
+pub extern "C" fn fh_quiesce() -> i32 {
+    ffi_boundary!("fh_quiesce", api::quiesce())
+}
+
+/// Copies the calling thread's last error message into `buf` (`cap` bytes,
+/// NUL-terminated, truncated) and its full length to `*out_len`.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_last_error(buf: *mut c_char, cap: usize, out_len: *mut usize) -> i32 {
+    ffi_boundary!("fh_last_error", {
+        // SAFETY: NULL or valid for `cap` bytes, and NULL or valid (module contract).
+        let (buf, out_len) = unsafe { (RawOut::new(buf.cast::<u8>(), cap), out_len.as_mut()) };
+        api::last_error(buf, out_len)
+    })
+}
+
+/// Switches the process-wide test fault (`faults` builds only).
+#[cfg(feature = "faults")]
+#[no_mangle]
+pub extern "C" fn fh_test_set_fault(fault: u32) -> i32 {
+    ffi_boundary!("fh_test_set_fault", api::set_fault(fault))
+}
+
+/// `FH_FAULT_SEGFAULT`: a real write through a null pointer (SIGSEGV).
+#[cfg(feature = "faults")]
+pub(crate) fn write_through_null() -> ! {
+    let null: *mut u8 = std::hint::black_box(std::ptr::null_mut());
+    // SAFETY: none, on purpose: this fault must crash the process. The
+    // store is volatile so that it is performed, not optimized out.
+    unsafe { null.write_volatile(0xFD) };
+    unreachable!("a write through NULL returned");
+}
+
+/// `FH_FAULT_ABORT`: a panic in an `extern "C"` function, which cannot
+/// unwind: the runtime aborts the process before the boundary sees it.
+#[cfg(feature = "faults")]
+pub(crate) extern "C" fn uncaught_panic() -> ! {
+    panic!("FH_FAULT_ABORT: the trigger write panicked across extern \"C\"");
+}

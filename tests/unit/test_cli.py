@@ -1,0 +1,82 @@
+"""Command-line contract: exit codes and one-line errors for bad usage and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fuzzharness.abi_check import Signature, compare, header_functions
+from fuzzharness.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fuzzharness.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("command", ["build", "targets", "fuzz", "repro", "abi-check", "throughput"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: fuzzharness " + command in capsys.readouterr().out
+
+
+def test_unknown_target_is_bad_usage():
+    proc = run_cli("fuzz", "--targets", "cobol", "--runs", "1")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "fuzzharness: error: unknown target(s) cobol; registered: rust, go"
+
+
+def test_corrupt_finding_is_exit_2_with_one_line(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "finding.json").write_text('{"schema": "fuzzharness-finding/1", "kind": 7}')
+    proc = run_cli("repro", str(bad))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert str(bad / "finding.json") in proc.stderr and "'kind'" in proc.stderr
+
+
+def test_garbage_program_file_is_exit_2(tmp_path):
+    path = tmp_path / "x.fh"
+    path.write_bytes(bytes(range(256)))
+    proc = run_cli("repro", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and str(path) in proc.stderr
+
+
+def test_fault_needs_the_faults_variant():
+    proc = run_cli("fuzz", "--fault", "segfault", "--runs", "1")
+    assert proc.returncode == 2 and "--variant faults" in proc.stderr
+
+
+def test_missing_toolchain_is_named(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "fuzzharness.cli", "build", "--target", "go"],
+        capture_output=True, text=True, timeout=60, env={"PATH": str(tmp_path)},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "missing go, gcc" in proc.stderr and "install Go" in proc.stderr
+
+
+def test_abi_check_catches_drift():
+    header = header_functions()
+    exports = dict(header)
+    write = header["fh_write"]
+    exports["fh_write"] = Signature("fh_write", write.returns, write.params[:-1] + (("len", "uint32_t"),))
+    del exports["fh_quiesce"]
+    exports["fh_extra"] = Signature("fh_extra", "int32_t", ())
+    problems = "\n".join(compare("rust", exports))
+    assert "fh_write is" in problems and "uint32_t len" in problems
+    assert "missing export int32_t fh_quiesce()" in problems
+    assert "exports fh_extra" in problems
+    assert compare("rust", dict(header)) == []
+
+
+def test_targets_json_lists_registry():
+    proc = run_cli("targets", "--json")
+    assert proc.returncode == 0
+    rows = json.loads(proc.stdout)
+    assert {(r["target"], r["variant"]) for r in rows} >= {("rust", "release"), ("go", "release"), ("rust", "faults")}
