@@ -197,6 +197,10 @@ def cmd_repro(args: argparse.Namespace) -> int:
             if r.expected:
                 print(f"   signature: {' | '.join(r.expected)}")
             print(r.trace, end="")
+            for target, failure in r.failures.items():
+                tail = failure.stderr_tail.strip().splitlines()[-20:]
+                print(f"   {target} {failure.describe()}; last lines of its stderr:")
+                print("\n".join("     | " + line for line in tail))
             for f in r.found:
                 print(f"   found: [{f.kind.name}] {f.summary}")
             print(f"   verdict: {r.verdict.upper()}\n")

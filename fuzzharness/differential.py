@@ -80,8 +80,6 @@ def render_value(value: Any) -> str:
     if isinstance(value, bytes):
         text = value[:32].hex()
         return f'x"{text}"' + (f"...({len(value)} bytes)" if len(value) > 32 else "")
-    if isinstance(value, (StatsValue, ResourceInfo)):
-        return " ".join(f"{k}={v}" for k, v in vars(value).items())
     return str(value)
 
 

@@ -36,6 +36,12 @@ class StatsValue:
     pending_resources: int
     pending_bytes: int
 
+    def __str__(self) -> str:
+        return (
+            f"live {self.live_resources}/{self.live_bytes}B created {self.created} "
+            f"reclaimed {self.reclaimed} pending {self.pending_resources}/{self.pending_bytes}B"
+        )
+
 
 @dataclass(frozen=True)
 class ResourceInfo:
@@ -44,6 +50,9 @@ class ResourceInfo:
     size: int
     refs: int
     read_only: bool
+
+    def __str__(self) -> str:
+        return f"size {self.size} refs {self.refs}" + (" read-only" if self.read_only else "")
 
 
 @dataclass(frozen=True)
@@ -77,14 +86,12 @@ class StatsExpectation:
         return actual.reclaimed + actual.pending_resources == self.reclaimed_settled + self.unsettled
 
     def __str__(self) -> str:
-        exact = (
-            f"live_resources={self.live_resources} live_bytes={self.live_bytes} created={self.created}"
-        )
+        exact = f"live {self.live_resources}/{self.live_bytes}B created {self.created}"
         if not self.unsettled:
-            return f"{exact} reclaimed={self.reclaimed_settled} pending_resources=0 pending_bytes=0"
+            return f"{exact} reclaimed {self.reclaimed_settled} pending 0/0B"
         return (
-            f"{exact} reclaimed+pending_resources={self.reclaimed_settled + self.unsettled} "
-            f"pending_resources<={self.unsettled} pending_bytes<={self.unsettled_bytes}"
+            f"{exact} reclaimed+pending {self.reclaimed_settled + self.unsettled} "
+            f"pending<={self.unsettled}/{self.unsettled_bytes}B"
         )
 
 

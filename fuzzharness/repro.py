@@ -33,9 +33,12 @@ class ReproResult:
     reproduced: int
     trace: str
     found: list[Finding] = field(default_factory=list)
+    failures: dict[str, Failure] = field(default_factory=dict)
 
     @property
     def verdict(self) -> str:
+        if self.expected is None:  # a bare program: there is nothing to reproduce, only findings
+            return f"found {len(self.found)} finding(s)" if self.reproduced else "no findings"
         if self.reproduced == 0:
             return "not reproduced"
         if self.reproduced < self.runs:
@@ -92,11 +95,14 @@ def reproduce(
     reproduced = 0
     trace = ""
     found: list[Finding] = []
+    failures: dict[str, Failure] = {}
     for _ in range(times):
         outcomes, partial = _run_once(program, specs, run_variant, fault, timeout)
-        found = findings_for(program, outcomes, variant=run_variant, seed=seed, fault=fault)
-        hit = any(f.signature == expected for f in found) if expected is not None else bool(found)
+        run_found = findings_for(program, outcomes, variant=run_variant, seed=seed, fault=fault)
+        hit = any(f.signature == expected for f in run_found) if expected is not None else bool(run_found)
         reproduced += hit
         if not trace or hit:
             trace = render_trace(program, outcomes, partial)
-    return ReproResult(str(path), expected, times, reproduced, trace, found)
+            found = run_found
+            failures = {t: o for t, o in outcomes.items() if isinstance(o, Failure)}
+    return ReproResult(str(path), expected, times, reproduced, trace, found, failures)

@@ -116,31 +116,27 @@ def findings_for(
 def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[str, list[Observation]] | None = None) -> str:
     """A side-by-side trace: each step, the model's expectation, each target's result.
 
-    Mismatches with the model are marked ``<<``. ``partial`` gives the steps a
-    failed target completed before dying (streamed), shown before its failure.
+    A result that breaks the model's prediction is marked ``<<``; the step where a
+    target died or hung is marked ``!!``. ``partial`` gives the steps a failed
+    target completed before it died (streamed), shown before its failure.
     """
     steps = steps_of(program)
     expected = expected_trace(program)
     names = list(outcomes)
-    rows = []
+    table = [["step", "operation", "model", *names]]
     for i, step in enumerate(steps):
-        want = render_observation(expected[i]) if i < len(expected) else "-"
-        cells = []
+        row = [str(i), step.label, render_observation(expected[i]) if i < len(expected) else "-"]
         for name in names:
             outcome = outcomes[name]
             trace = outcome if not isinstance(outcome, Failure) else (partial or {}).get(name, [])
             if i < len(trace):
                 obs = trace[i]
-                got = render_observation(obs)
-                if obs.handle is not None and obs.status != Status.OK:
-                    got += f" [{obs.handle:#x}]"
                 ok = i < len(expected) and observation_problem(step, expected[i], obs) is None
-                mark = "" if ok else " <<"
-                cells.append(f"{name}: {got}{mark}")
+                row.append(render_observation(obs) + ("" if ok else " <<"))
             elif isinstance(outcome, Failure) and i == len(trace):
-                cells.append(f"{name}: !! {outcome.describe()}")
+                row.append(f"!! {outcome.describe()}")
             else:
-                cells.append(f"{name}: ")
-        rows.append(f"{i:>4}  {step.label:<44} model: {want:<24} " + "   ".join(cells))
-    header = "step  operation" + " " * 36 + "expected vs actual"
-    return "\n".join([header, *rows]) + "\n"
+                row.append("")
+        table.append(row)
+    widths = [min(max(len(r[c]) for r in table), 48) for c in range(len(table[0]))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in table)

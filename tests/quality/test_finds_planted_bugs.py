@@ -30,13 +30,17 @@ def fuzz_json(*args: str) -> tuple[int, dict]:
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize(
     "fault, kind, function",
-    [("snapshot-shares", "divergence", "`read "), ("skip-generation", "divergence", None)],
+    [
+        ("snapshot-shares", "divergence", "`read "),
+        ("skip-generation", "divergence", None),
+        ("segfault", "crash", "SIGSEGV (in fh call write)"),
+    ],
 )
 def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, fault, kind, function, tmp_path):
     library_path(target, "faults")
     out = tmp_path / "findings"
     code, summary = fuzz_json(
-        "--targets", target, "--variant", "faults", "--fault", fault, "--runs", "1000", "--out", str(out)
+        "--targets", target, "--variant", "faults", "--fault", fault, "--runs", "3000", "--out", str(out)
     )
     assert code == 1, summary
     found = [f for f in summary["findings"] if f["kind"] == kind]
@@ -50,7 +54,8 @@ def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, fault, kind, fun
     finding_dir = found[0]["path"]
     proc = fuzzharness("repro", finding_dir)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "<<" in proc.stdout and "REPRODUCED" in proc.stdout
+    marker = "!! killed by" if kind == "crash" else "<<"  # the step where it went wrong
+    assert marker in proc.stdout and "REPRODUCED" in proc.stdout
     assert "model:" in proc.stdout and f"{target}:" in proc.stdout
 
     # With the planted bug removed (the release build has no fault code), it no longer reproduces.
