@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--times", type=_positive(int), default=1, help="runs per finding; reports how often it reproduced")
     p.add_argument("--targets", help="override the recorded targets")
     p.add_argument("--variant", help="override the recorded build variant")
+    p.add_argument("--fault", type=_fault, help="override the recorded fault (faults variant only)")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a step counts as a hang")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
@@ -187,7 +188,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_repro(args: argparse.Namespace) -> int:
     from .repro import reproduce
 
-    results = [reproduce(p, args.times, args.targets, args.variant, args.timeout) for p in args.paths]
+    results = [reproduce(p, args.times, args.targets, args.variant, args.timeout, args.fault) for p in args.paths]
     if args.json:
         print(json.dumps([{"path": r.path, "signature": r.expected, "runs": r.runs, "reproduced": r.reproduced,
                            "verdict": r.verdict, "found": [f.summary for f in r.found]} for r in results], indent=2))  # fmt: skip

@@ -77,18 +77,24 @@ def _run_once(program, specs, variant: str, fault: int, timeout: float) -> tuple
 
 
 def reproduce(
-    path: Path, times: int = 1, targets: str | None = None, variant: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    path: Path,
+    times: int = 1,
+    targets: str | None = None,
+    variant: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    fault: int | None = None,
 ) -> ReproResult:
     loaded = load_input(path, targets, variant)
     if isinstance(loaded, Finding):
-        program, names, run_variant, fault = loaded.program, loaded.targets, loaded.variant, loaded.fault
+        program, names, run_variant, saved_fault = loaded.program, loaded.targets, loaded.variant, loaded.fault
         if targets:
             names = [n.strip() for n in targets.split(",")]
         expected = loaded.signature
         seed = loaded.seed
     else:
         program, names, run_variant = loaded
-        fault, expected, seed = 0, None, None
+        saved_fault, expected, seed = 0, None, None
+    fault = saved_fault if fault is None else fault
     if variant:
         run_variant = variant
     specs = select_targets(names)
