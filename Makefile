@@ -10,12 +10,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SECONDS ?= 30
 
-.PHONY: fuzz test setup build build-faults test-rust test-go test-python abi-check clean
+.PHONY: fuzz test setup build build-mutants test-rust test-go test-python abi-check clean
 
 fuzz: build
 	$(BIN)/fuzzharness fuzz --targets rust,go --seconds $(SECONDS)
 
-test: build build-faults test-rust test-go abi-check test-python
+test: build build-mutants test-rust test-go abi-check test-python
 
 setup: $(BIN)/.installed
 
@@ -28,18 +28,18 @@ $(BIN)/.installed: pyproject.toml
 build: setup
 	$(BIN)/fuzzharness build --variant release
 
-build-faults: setup
-	$(BIN)/fuzzharness build --variant faults
+build-mutants: setup
+	$(BIN)/fuzzharness build --variant mutants
 
 test-rust:
 	cd rust_shim && cargo test --locked --quiet
-	cd rust_shim && cargo test --locked --quiet --features faults
+	cd rust_shim && cargo test --locked --quiet --features mutants
 	cd rust_shim && cargo clippy --locked --quiet --all-targets -- -D warnings
-	cd rust_shim && cargo clippy --locked --quiet --all-targets --features faults -- -D warnings
+	cd rust_shim && cargo clippy --locked --quiet --all-targets --features mutants -- -D warnings
 
 test-go:
-	cd go_shim && go vet ./... && go vet -tags faults ./...
-	cd go_shim && go test -race ./... && go test -tags faults ./...
+	cd go_shim && go vet ./... && go vet -tags mutants ./...
+	cd go_shim && go test -race ./... && go test -tags mutants ./...
 
 abi-check: setup
 	$(BIN)/fuzzharness abi-check --built

@@ -88,10 +88,10 @@ class Library:
         self.lib.fh_last_error(self._error_buf, len(self._error_buf), self._error_len)
         return self.ffi.string(self._error_buf).decode("utf-8", "replace")
 
-    def set_fault(self, fault: int) -> int:
+    def set_mutant(self, mutant: int) -> int:
         if not self.with_testing:
             raise RuntimeError(f"{self.path}: loaded without the test-only declarations")
-        return self.lib.fh_test_set_fault(fault)
+        return self.lib.fh_test_set_mutant(mutant)
 
     # -- resources -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ is canonical. This check reads it, reads the Rust shim's export module
 function is missing, extra, or has other parameter or return types, and when a
 ``#[repr(C)]`` Rust struct differs field by field from its C struct. With
 ``--built`` it also reads the exported symbols of the built libraries: release
-builds must export exactly the contract functions, fault builds the test ones too.
+builds must export exactly the contract functions, mutant builds the test ones too.
 
 (The Go side has a second, independent guard: its cgo preamble includes the
 header, so the C compiler rejects an export whose prototype differs.)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .contract import ABI_MAJOR, ABI_MINOR, Fault
+from .contract import ABI_MAJOR, ABI_MINOR, Mutant
 from .errors import FuzzHarnessError, InvalidArgument, UserError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -36,14 +36,14 @@ def _positive(kind: type) -> Any:
     return parse
 
 
-def _fault(text: str) -> int:
+def _mutant(text: str) -> int:
     if text.isdigit():
         return int(text)
     try:
-        return Fault[text.upper().replace("-", "_")]
+        return Mutant[text.upper().replace("-", "_")]
     except KeyError:
-        names = ", ".join(f.name.lower().replace("_", "-") for f in Fault)
-        raise argparse.ArgumentTypeError(f"unknown fault {text!r} (known: {names})") from None
+        names = ", ".join(f.name.lower().replace("_", "-") for f in Mutant)
+        raise argparse.ArgumentTypeError(f"unknown mutant {text!r} (known: {names})") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build the target shims (cargo, go)", description="Build target libraries.")
     p.add_argument("--target", action="append", help="target to build (repeatable; default: all)")
-    p.add_argument("--variant", default="release", help="build variant: release or faults (default: release)")
+    p.add_argument("--variant", default="release", help="build variant: release or mutants (default: release)")
 
     p = sub.add_parser("targets", help="list registered targets", description="List targets, ABI versions, build state.")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive(int), default=1, help="parallel job processes (default 1)")
     p.add_argument("--out", type=Path, default=Path("corpus/crashes"), help="findings directory (default corpus/crashes)")
     p.add_argument("--variant", default="release", help="build variant (default release)")
-    p.add_argument("--fault", type=_fault, default=0, help="inject a fault (faults variant only), e.g. snapshot-shares")
+    p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants variant only), e.g. snapshot-shares")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a program counts as a hang")
     p.add_argument("--max-ops", type=_positive(int), default=48, help="longest generated program (default 48 ops)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--times", type=_positive(int), default=1, help="runs per finding; reports how often it reproduced")
     p.add_argument("--targets", help="override the recorded targets")
     p.add_argument("--variant", help="override the recorded build variant")
-    p.add_argument("--fault", type=_fault, help="override the recorded fault (faults variant only)")
+    p.add_argument("--mutant", type=_mutant, help="override the recorded mutant (mutants variant only)")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a step counts as a hang")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
@@ -150,8 +150,8 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     from .progress import FuzzProgress, print_summary
 
     seconds = args.seconds if args.seconds or args.runs else 30.0
-    if args.fault and args.variant == "release":
-        raise InvalidArgument("--fault needs a build variant with fault injection: add --variant faults")
+    if args.mutant and args.variant == "release":
+        raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
     options = FuzzOptions(
         targets=[t for t in args.targets.split(",") if t],
         seconds=seconds if not args.runs else None,
@@ -160,7 +160,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         out=args.out,
         variant=args.variant,
-        fault=args.fault,
+        mutant=args.mutant,
         timeout=args.timeout,
         max_ops=args.max_ops,
     )
@@ -188,7 +188,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 def cmd_repro(args: argparse.Namespace) -> int:
     from .repro import reproduce
 
-    results = [reproduce(p, args.times, args.targets, args.variant, args.timeout, args.fault) for p in args.paths]
+    results = [reproduce(p, args.times, args.targets, args.variant, args.timeout, args.mutant) for p in args.paths]
     if args.json:
         print(json.dumps([{"path": r.path, "signature": r.expected, "runs": r.runs, "reproduced": r.reproduced,
                            "verdict": r.verdict, "found": [f.summary for f in r.found]} for r in results], indent=2))  # fmt: skip

@@ -1,6 +1,6 @@
 """The contract as Python sees it: paths of the canonical header, statuses, strategies.
 
-Status numbers, strategy numbers, fault numbers and the ABI version are read from
+Status numbers, strategy numbers, mutant numbers and the ABI version are read from
 ``targets/include/fuzzharness_decls.h`` (and its testing companion), never retyped
 here, so that the header stays the single source of truth. This module does not
 load any library; :mod:`fuzzharness._native` is the only module that touches cffi.
@@ -21,7 +21,7 @@ __all__ = [
     "ABI_MINOR",
     "Status",
     "Strategy",
-    "Fault",
+    "Mutant",
     "read_enum",
     "MAX_CAPACITY",
     "MAX_REFS",
@@ -70,8 +70,8 @@ Strategy = enum.IntEnum(
 )
 Strategy.__doc__ = "Reclamation strategies (``fh_reclaim_strategy``)."
 
-Fault = enum.IntEnum("Fault", _strip_prefix(read_enum(TESTING_DECLS_HEADER, "fh_fault"), "FH_FAULT_"))
-Fault.__doc__ = "Test-only injected faults (``fh_fault``), for the ``faults`` build variant."
+Mutant = enum.IntEnum("Mutant", _strip_prefix(read_enum(TESTING_DECLS_HEADER, "fh_mutant"), "FH_MUTANT_"))
+Mutant.__doc__ = "Test-only injected mutants (``fh_mutant``), for the ``mutants`` build variant."
 
 _abi = read_enum(DECLS_HEADER, "fh_abi")
 ABI_MAJOR: int = _abi["FH_ABI_MAJOR"]

@@ -58,4 +58,4 @@ class TargetNotBuilt(UserError, FileNotFoundError):
 
 
 class WorkerError(FuzzHarnessError, RuntimeError):
-    """The worker protocol broke in a way that is the harness's fault, not the target's."""
+    """The worker protocol broke in a way that is the harness's mutant, not the target's."""

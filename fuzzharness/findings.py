@@ -56,7 +56,7 @@ class Finding:
     summary: str
     signature: list[str]
     seed: int | None = None
-    fault: int = 0
+    mutant: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     trace: str = ""
     found_at: float = field(default_factory=time.time)
@@ -74,7 +74,7 @@ class Finding:
             "kind": self.kind.name,
             "targets": self.targets,
             "variant": self.variant,
-            "fault": self.fault,
+            "mutant": self.mutant,
             "seed": self.seed,
             "summary": self.summary,
             "signature": self.signature,
@@ -181,7 +181,7 @@ def load(path: Path) -> Finding:
         summary=_field(data, "summary", str, json_path),
         signature=signature,
         seed=seed,
-        fault=_field(data, "fault", int, json_path),
+        mutant=_field(data, "mutant", int, json_path),
         details=_field(data, "details", dict, json_path),
         trace=trace_path.read_text(errors="replace") if trace_path.is_file() else "",
         found_at=float(_field(data, "found_at", (int, float), json_path)),

@@ -42,7 +42,7 @@ class FuzzOptions:
     jobs: int = 1
     out: Path = Path("corpus/crashes")
     variant: str = "release"
-    fault: int = 0
+    mutant: int = 0
     batch: int = 32
     timeout: float = DEFAULT_TIMEOUT
     max_ops: int = 48
@@ -117,7 +117,7 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
     workers: dict[str, TargetWorker] = {}
     try:
         for spec in specs:
-            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, fault=options.fault)
+            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant)
             workers[spec.name].start()
         deadline = time.monotonic() + options.seconds if options.seconds else None
         n = 0
@@ -139,7 +139,7 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                 per_target = outcomes[seed]
                 ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
                 for finding in findings_for(
-                    program, per_target, variant=options.variant, seed=seed, fault=options.fault
+                    program, per_target, variant=options.variant, seed=seed, mutant=options.mutant
                 ):
                     found.append(_record(finding, options.out))
             restarts = sum(w.restarts for w in workers.values())

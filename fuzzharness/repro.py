@@ -2,7 +2,7 @@
 
 ``repro`` loads a finding (its directory or ``finding.json``) or a bare program
 file (``*.fh``), runs the program on the recorded targets, build variant and
-fault with every step streamed (so a crash still shows each step before it),
+mutant with every step streamed (so a crash still shows each step before it),
 and prints the side-by-side trace. A finding *reproduces* when the run yields a
 finding with the same signature; a bare program reproduces when it yields any
 finding. ``--times K`` runs it K times and reports how often it reproduced: a
@@ -58,14 +58,14 @@ def load_input(path: Path, targets: str | None, variant: str | None) -> Finding 
     return (program, names, variant or "release")
 
 
-def _run_once(program, specs, variant: str, fault: int, timeout: float) -> tuple[dict[str, Outcome], dict]:
+def _run_once(program, specs, variant: str, mutant: int, timeout: float) -> tuple[dict[str, Outcome], dict]:
     outcomes: dict[str, Outcome] = {}
     partial: dict[str, list[Observation]] = {}
     for spec in specs:
         steps: list[Observation] = []
-        # A variant without fault injection is the build with the planted bug removed.
-        target_fault = fault if spec.variant(variant).testing else 0
-        with TargetWorker(spec, variant, timeout=timeout, fault=target_fault) as worker:
+        # A variant without mutant injection is the build with the planted bug removed.
+        target_mutant = mutant if spec.variant(variant).testing else 0
+        with TargetWorker(spec, variant, timeout=timeout, mutant=target_mutant) as worker:
             for event in worker.run([("repro", program)], stream_ops=True):
                 if event[0] == "step":
                     steps.append(event[3])
@@ -82,19 +82,19 @@ def reproduce(
     targets: str | None = None,
     variant: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    fault: int | None = None,
+    mutant: int | None = None,
 ) -> ReproResult:
     loaded = load_input(path, targets, variant)
     if isinstance(loaded, Finding):
-        program, names, run_variant, saved_fault = loaded.program, loaded.targets, loaded.variant, loaded.fault
+        program, names, run_variant, saved_mutant = loaded.program, loaded.targets, loaded.variant, loaded.mutant
         if targets:
             names = [n.strip() for n in targets.split(",")]
         expected = loaded.signature
         seed = loaded.seed
     else:
         program, names, run_variant = loaded
-        saved_fault, expected, seed = 0, None, None
-    fault = saved_fault if fault is None else fault
+        saved_mutant, expected, seed = 0, None, None
+    mutant = saved_mutant if mutant is None else mutant
     if variant:
         run_variant = variant
     specs = select_targets(names)
@@ -103,8 +103,8 @@ def reproduce(
     found: list[Finding] = []
     failures: dict[str, Failure] = {}
     for _ in range(times):
-        outcomes, partial = _run_once(program, specs, run_variant, fault, timeout)
-        run_found = findings_for(program, outcomes, variant=run_variant, seed=seed, fault=fault)
+        outcomes, partial = _run_once(program, specs, run_variant, mutant, timeout)
+        run_found = findings_for(program, outcomes, variant=run_variant, seed=seed, mutant=mutant)
         hit = any(f.signature == expected for f in run_found) if expected is not None else bool(run_found)
         reproduced += hit
         if not trace or hit:

@@ -75,18 +75,18 @@ class TargetWorker:
         variant: str = "release",
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        fault: int = 0,
+        mutant: int = 0,
         env: dict[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.variant = variant
         self.timeout = timeout
-        self.fault = fault
+        self.mutant = mutant
         self.extra_env = env or {}
         self.library = spec.library(variant)
         self.testing = spec.variant(variant).testing
-        if fault and not self.testing:
-            raise TargetNotBuilt(f"target {spec.name!r} variant {variant!r} has no fault injection")
+        if mutant and not self.testing:
+            raise TargetNotBuilt(f"target {spec.name!r} variant {variant!r} has no mutant injection")
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.abi: tuple[int, int] | None = None
@@ -100,7 +100,7 @@ class TargetWorker:
             "library": str(self.library),
             "testing": self.testing,
             "deferred": int(self.spec.deferred),
-            "fault": self.fault,
+            "mutant": self.mutant,
         }
         env = {**os.environ, **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

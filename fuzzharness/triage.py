@@ -97,10 +97,10 @@ def _divergence_finding(div: Divergence, program: Program, common: dict[str, Any
 
 
 def findings_for(
-    program: Program, outcomes: dict[str, Outcome], *, variant: str, seed: int | None, fault: int = 0
+    program: Program, outcomes: dict[str, Outcome], *, variant: str, seed: int | None, mutant: int = 0
 ) -> list[Finding]:
     """Every finding of one program run over several targets, with readable traces."""
-    common = {"variant": variant, "seed": seed, "fault": fault}
+    common = {"variant": variant, "seed": seed, "mutant": mutant}
     traces = {t: o for t, o in outcomes.items() if not isinstance(o, Failure)}
     findings = [
         _failure_finding(t, o, program, common) for t, o in outcomes.items() if isinstance(o, Failure)

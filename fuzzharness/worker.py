@@ -16,7 +16,7 @@ Guarantees:
 Requests (frames, see :mod:`fuzzharness.wire`):
   ``("run", [(key, Program), ...], stream_ops)`` -> ``("step", key, i, Observation)``
   for each step when stream_ops, then ``("result", key, trace)`` per program, then
-  ``("done",)``; ``("fault", n)`` -> ``("fault", status)``; ``("bench", programs)`` ->
+  ``("done",)``; ``("mutant", n)`` -> ``("mutant", status)``; ``("bench", programs)`` ->
   ``("bench", figures)`` (see :mod:`fuzzharness.throughput`); ``("exit",)``.
 The first frame sent is ``("hello", {...})`` or ``("error", message)``.
 """
@@ -46,10 +46,10 @@ def main(argv: list[str]) -> int:
 
     try:
         library = Library(spec["library"], with_testing=spec["testing"])
-        if spec.get("fault"):
-            status = library.set_fault(spec["fault"])
+        if spec.get("mutant"):
+            status = library.set_mutant(spec["mutant"])
             if status != 0:
-                raise RuntimeError(f"fh_test_set_fault({spec['fault']}) returned status {status}")
+                raise RuntimeError(f"fh_test_set_mutant({spec['mutant']}) returned status {status}")
         hello = {"pid": os.getpid(), "abi": library.abi_version(), "library": spec["library"]}
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which decides
         wire.send(protocol_out, ("error", f"{type(exc).__name__}: {exc}"))
@@ -78,8 +78,8 @@ def main(argv: list[str]) -> int:
                 from .throughput import bench_in_worker
 
                 wire.send(protocol_out, ("bench", bench_in_worker(library, request[1], deferred)))
-            elif kind == "fault":
-                wire.send(protocol_out, ("fault", library.set_fault(request[1])))
+            elif kind == "mutant":
+                wire.send(protocol_out, ("mutant", library.set_mutant(request[1])))
             elif kind == "exit":
                 return 0
             else:

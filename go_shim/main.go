@@ -1,11 +1,11 @@
 // Command go_shim is the Go target of the fuzzharness ownership contract,
 // built with -buildmode=c-shared into libfuzzharness_go.so. It exports the
 // functions of targets/include/fuzzharness_decls.h (and, with the build tag
-// faults, fh_test_set_fault of fuzzharness_testing_decls.h).
+// mutants, fh_test_set_mutant of fuzzharness_testing_decls.h).
 //
 // The logic lives in internal/table, in safe Go. This package is the
 // boundary: exports.go is the only file with cgo and unsafe code (plus the
-// tiny exports_faults.go of the faults build); lasterror.c keeps each C
+// tiny exports_mutants.go of the mutants build); lasterror.c keeps each C
 // thread's last error message in C thread-local storage. No Go pointer ever
 // reaches C: handles are integers, and resource memory is on the C heap.
 package main

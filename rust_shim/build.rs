@@ -4,8 +4,8 @@
 //! `pub const FH_NAME: T = N;` in `$OUT_DIR/contract.rs`, and every entry of
 //! `fuzzharness_testing_decls.h` goes to `$OUT_DIR/contract_testing.rs`.
 //! `T` is `i32` for `enum fh_status_code` (an `fh_status` is an `int32_t`) and
-//! `u32` for every other enum (strategies, ABI numbers and faults travel as
-//! `uint32_t`). Status numbers, strategies, the ABI version and fault ids are
+//! `u32` for every other enum (strategies, ABI numbers and mutants travel as
+//! `uint32_t`). Status numbers, strategies, the ABI version and mutant ids are
 //! therefore never retyped by hand: editing a header rebuilds the crate.
 
 use std::env;

@@ -37,7 +37,7 @@ def load_library(target: str):
     """The release library of ``target``, loaded once per test process.
 
     Only release variants are loaded in-process: a c-shared library never unloads,
-    and two Go libraries (release and faults) cannot share a process. Faults
+    and two Go libraries (release and mutants) cannot share a process. Mutants
     variants run in worker subprocesses (see isolation/ and quality/).
     """
     from fuzzharness._native import Library

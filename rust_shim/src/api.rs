@@ -158,8 +158,8 @@ pub fn last_error<'a>(buf: Option<impl Sink<'a>>, out_len: Option<&mut usize>) -
     Ok(())
 }
 
-/// `fh_test_set_fault`.
-#[cfg(feature = "faults")]
-pub fn set_fault(fault: u32) -> Result<()> {
-    crate::faults::set(fault)
+/// `fh_test_set_mutant`.
+#[cfg(feature = "mutants")]
+pub fn set_mutant(mutant: u32) -> Result<()> {
+    crate::mutants::set(mutant)
 }

@@ -10,8 +10,8 @@ include!(concat!(env!("OUT_DIR"), "/contract.rs"));
 /// Largest `fh_config.capacity` ("number of slots, 1..1048576 (2^20)").
 pub const MAX_CAPACITY: u32 = 1 << 20;
 
-/// Constants of `fuzzharness_testing_decls.h` (fault ids), `faults` builds only.
-#[cfg(feature = "faults")]
+/// Constants of `fuzzharness_testing_decls.h` (mutant ids), `mutants` builds only.
+#[cfg(feature = "mutants")]
 pub mod testing {
     include!(concat!(env!("OUT_DIR"), "/contract_testing.rs"));
 }

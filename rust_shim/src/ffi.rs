@@ -334,26 +334,26 @@ pub unsafe extern "C" fn fh_last_error(buf: *mut c_char, cap: usize, out_len: *m
     })
 }
 
-/// Switches the process-wide test fault (`faults` builds only).
-#[cfg(feature = "faults")]
+/// Switches the process-wide test mutant (`mutants` builds only).
+#[cfg(feature = "mutants")]
 #[no_mangle]
-pub extern "C" fn fh_test_set_fault(fault: u32) -> i32 {
-    ffi_boundary!("fh_test_set_fault", api::set_fault(fault))
+pub extern "C" fn fh_test_set_mutant(mutant: u32) -> i32 {
+    ffi_boundary!("fh_test_set_mutant", api::set_mutant(mutant))
 }
 
-/// `FH_FAULT_SEGFAULT`: a real write through a null pointer (SIGSEGV).
-#[cfg(feature = "faults")]
+/// `FH_MUTANT_SEGFAULT`: a real write through a null pointer (SIGSEGV).
+#[cfg(feature = "mutants")]
 pub(crate) fn write_through_null() -> ! {
     let null: *mut u8 = std::hint::black_box(std::ptr::null_mut());
-    // SAFETY: none, on purpose: this fault must crash the process. The
+    // SAFETY: none, on purpose: this mutant must crash the process. The
     // store is volatile so that it is performed, not optimized out.
     unsafe { null.write_volatile(0xFD) };
     unreachable!("a write through NULL returned");
 }
 
-/// `FH_FAULT_ABORT`: a panic in an `extern "C"` function, which cannot
+/// `FH_MUTANT_ABORT`: a panic in an `extern "C"` function, which cannot
 /// unwind: the runtime aborts the process before the boundary sees it.
-#[cfg(feature = "faults")]
+#[cfg(feature = "mutants")]
 pub(crate) extern "C" fn uncaught_panic() -> ! {
-    panic!("FH_FAULT_ABORT: the trigger write panicked across extern \"C\"");
+    panic!("FH_MUTANT_ABORT: the trigger write panicked across extern \"C\"");
 }

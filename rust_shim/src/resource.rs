@@ -9,8 +9,8 @@
 //!   progress; a call that reaches the resource afterwards (it looked the
 //!   handle up just before the resource died) gets `FH_STALE_HANDLE`.
 //!
-//! The bytes are reference-counted (`Arc`) only so that the test fault
-//! `FH_FAULT_SNAPSHOT_SHARES` can make a snapshot share its origin's bytes;
+//! The bytes are reference-counted (`Arc`) only so that the test mutant
+//! `FH_MUTANT_SNAPSHOT_SHARES` can make a snapshot share its origin's bytes;
 //! in every other case each resource owns its bytes alone.
 
 use std::sync::{Arc, RwLock};
@@ -41,8 +41,8 @@ impl Resource {
     /// A read-only copy of this resource's current bytes (`handle` names
     /// this resource in errors).
     pub fn snapshot(&self, handle: u64) -> Result<Self> {
-        #[cfg(feature = "faults")]
-        if crate::faults::is_active(crate::contract::testing::FH_FAULT_SNAPSHOT_SHARES) {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_SNAPSHOT_SHARES) {
             return Ok(Self {
                 size: self.size,
                 read_only: true,

@@ -103,8 +103,8 @@ impl Session {
         }
         let range = byte_range(handle, &resource, offset, data.byte_len())?;
         let data = data.into_slice();
-        #[cfg(feature = "faults")]
-        crate::faults::on_write(data);
+        #[cfg(feature = "mutants")]
+        crate::mutants::on_write(data);
         resource.write(handle, range.start, data)
     }
 

@@ -202,14 +202,14 @@ impl<T> Table<T> {
     }
 }
 
-/// Whether `FH_FAULT_SKIP_GENERATION` makes a live slot answer older generations.
-#[cfg(feature = "faults")]
+/// Whether `FH_MUTANT_SKIP_GENERATION` makes a live slot answer older generations.
+#[cfg(feature = "mutants")]
 fn skip_generation() -> bool {
-    crate::faults::is_active(crate::contract::testing::FH_FAULT_SKIP_GENERATION)
+    crate::mutants::is_active(crate::contract::testing::FH_MUTANT_SKIP_GENERATION)
 }
 
-/// Without the `faults` feature the generation is always checked.
-#[cfg(not(feature = "faults"))]
+/// Without the `mutants` feature the generation is always checked.
+#[cfg(not(feature = "mutants"))]
 fn skip_generation() -> bool {
     false
 }

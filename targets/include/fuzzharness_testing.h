@@ -1,9 +1,9 @@
 /*
- * Test-only extension of the fuzzharness contract: fault injection.
+ * Test-only extension of the fuzzharness contract: mutant injection.
  *
- * Only the `faults` build variant of a shim (Rust cargo feature `faults`,
- * Go build tag `faults`) exports these functions; release builds contain none
- * of the fault code. See fuzzharness_testing_decls.h.
+ * Only the `mutants` build variant of a shim (Rust cargo feature `mutants`,
+ * Go build tag `mutants`) exports these functions; release builds contain none
+ * of the mutant code. See fuzzharness_testing_decls.h.
  */
 #ifndef FUZZHARNESS_TESTING_H
 #define FUZZHARNESS_TESTING_H

@@ -1,6 +1,6 @@
 """The harness never dies with its target and never loses the input that killed it.
 
-Each crash-type fault of the faults build (see targets/include/fuzzharness_testing_decls.h)
+Each crash-type mutant of the mutants build (see targets/include/fuzzharness_testing_decls.h)
 is switched on in a worker; the program that fires it must come back as the right
 kind of failure, and the NEXT program of the same batch must still run, on a new worker.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness.contract import Fault, Status
+from fuzzharness.contract import Mutant, Status
 from fuzzharness.program import Config, Create, Program, Read, Ref, Write
 from fuzzharness.registry import load_registry
 from fuzzharness.supervisor import Failure, TargetWorker
@@ -20,10 +20,10 @@ TRIGGER = Program(Config(capacity=2), (Create(8), Write(Ref(0), 0, b"\xfd\x00\x0
 BENIGN = Program(Config(capacity=2), (Create(8), Write(Ref(0), 0, b"\x01\x02\x03"), Read(Ref(0), 0, 3)))
 
 
-def run(target: str, fault: Fault, timeout: float = 10.0):
-    library_path(target, "faults")
+def run(target: str, mutant: Mutant, timeout: float = 10.0):
+    library_path(target, "mutants")
     spec = load_registry()[target]
-    with TargetWorker(spec, "faults", timeout=timeout, fault=fault) as worker:
+    with TargetWorker(spec, "mutants", timeout=timeout, mutant=mutant) as worker:
         events = list(worker.run([("trigger", TRIGGER), ("benign", BENIGN)]))
         restarts = worker.restarts
     outcomes = {e[1]: e[2] for e in events if e[0] in ("result", "failure")}
@@ -39,20 +39,20 @@ def assert_run_goes_on(outcomes, restarts):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_segfault_becomes_a_crash_finding(target, tmp_path):
-    outcomes, restarts = run(target, Fault.SEGFAULT)
+    outcomes, restarts = run(target, Mutant.SEGFAULT)
     failure = outcomes["trigger"]
     assert isinstance(failure, Failure) and failure.kind == "crash"
     assert failure.signal_name == "SIGSEGV"
     assert "Segmentation fault" in failure.stderr_tail  # the fault handler's report
     assert_run_goes_on(outcomes, restarts)
-    [finding] = findings_for(TRIGGER, {target: failure}, variant="faults", seed=None, fault=Fault.SEGFAULT)
+    [finding] = findings_for(TRIGGER, {target: failure}, variant="mutants", seed=None, mutant=Mutant.SEGFAULT)
     assert finding.kind.name == "crash"
     assert "in fh call write" in finding.signature  # the fault handler named the contract call
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_escaped_panic_becomes_a_crash_with_its_message(target):
-    outcomes, restarts = run(target, Fault.ABORT)
+    outcomes, restarts = run(target, Mutant.ABORT)
     failure = outcomes["trigger"]
     assert isinstance(failure, Failure) and failure.kind == "crash"
     if target == "go":
@@ -66,23 +66,23 @@ def test_escaped_panic_becomes_a_crash_with_its_message(target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_hang_becomes_a_hang_finding_never_a_pass(target):
-    outcomes, restarts = run(target, Fault.HANG, timeout=2.0)
+    outcomes, restarts = run(target, Mutant.HANG, timeout=2.0)
     failure = outcomes["trigger"]
     assert isinstance(failure, Failure) and failure.kind == "hang"
     assert "in write" in failure.stderr_tail  # SIGUSR1 stack dump shows where it is stuck
     assert_run_goes_on(outcomes, restarts)
-    [finding] = findings_for(TRIGGER, {target: failure}, variant="faults", seed=None)
+    [finding] = findings_for(TRIGGER, {target: failure}, variant="mutants", seed=None)
     assert finding.kind.name == "hang"
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_caught_panic_is_a_status_and_a_panic_finding(target):
-    outcomes, restarts = run(target, Fault.CAUGHT_PANIC)
+    outcomes, restarts = run(target, Mutant.CAUGHT_PANIC)
     trace = outcomes["trigger"]
     assert isinstance(trace, list) and restarts == 0
     assert trace[2].status == Status.PANIC
     assert trace[2].message.startswith("fh_write:") and "panic" in trace[2].message
-    [finding] = findings_for(TRIGGER, {target: trace}, variant="faults", seed=None)
+    [finding] = findings_for(TRIGGER, {target: trace}, variant="mutants", seed=None)
     assert finding.kind.name == "panic"
 
 
@@ -98,3 +98,15 @@ def test_missing_library_is_a_clear_error(tmp_path):
     spec = load(registry_file, root=tmp_path)["ghost"]
     with pytest.raises(TargetNotBuilt, match="fuzzharness build --target ghost"):
         TargetWorker(spec)
+
+
+def test_a_target_of_another_major_version_is_refused(monkeypatch):
+    from fuzzharness import supervisor
+    from fuzzharness.errors import AbiMismatch
+
+    library_path("rust")
+    monkeypatch.setattr(supervisor, "ABI_MAJOR", 2)
+    with pytest.raises(AbiMismatch) as info:
+        TargetWorker(load_registry()["rust"]).start()
+    message = str(info.value)
+    assert "implements contract ABI 1.0" in message and "this harness speaks 2." in message

@@ -6,6 +6,7 @@ Everything goes through the real command line in a subprocess, as a user runs it
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -29,18 +30,18 @@ def fuzz_json(*args: str) -> tuple[int, dict]:
 @pytest.mark.quality
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize(
-    "fault, kind, function",
+    "mutant, kind, function",
     [
         ("snapshot-shares", "divergence", "`read "),
         ("skip-generation", "divergence", None),
         ("segfault", "crash", "SIGSEGV (in fh call write)"),
     ],
 )
-def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, fault, kind, function, tmp_path):
-    library_path(target, "faults")
+def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, mutant, kind, function, tmp_path):
+    library_path(target, "mutants")
     out = tmp_path / "findings"
     code, summary = fuzz_json(
-        "--targets", target, "--variant", "faults", "--fault", fault, "--runs", "3000", "--out", str(out)
+        "--targets", target, "--variant", "mutants", "--mutant", mutant, "--runs", "3000", "--out", str(out)
     )
     assert code == 1, summary
     found = [f for f in summary["findings"] if f["kind"] == kind]
@@ -56,9 +57,9 @@ def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, fault, kind, fun
     assert proc.returncode == 1, proc.stdout + proc.stderr
     marker = "!! killed by" if kind == "crash" else "<<"  # the step where it went wrong
     assert marker in proc.stdout and "REPRODUCED" in proc.stdout
-    assert "model:" in proc.stdout and f"{target}:" in proc.stdout
+    assert re.search(rf"^step +operation +model +{target}$", proc.stdout, re.M), proc.stdout
 
-    # With the planted bug removed (the release build has no fault code), it no longer reproduces.
+    # With the planted bug removed (the release build has no mutant code), it no longer reproduces.
     proc = fuzzharness("repro", finding_dir, "--variant", "release")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "NOT REPRODUCED" in proc.stdout
@@ -68,7 +69,9 @@ def test_fuzz_finds_planted_bug_and_repro_reproduces_it(target, fault, kind, fun
 def test_correct_shims_fuzz_clean():
     for target in TARGETS:
         library_path(target)
-    code, summary = fuzz_json("--targets", "rust,go", "--runs", "300", "--out", "/nonexistent/never-written")
+    code, summary = fuzz_json(
+        "--targets", "rust,go", "--runs", "300", "--jobs", "2", "--out", "/nonexistent/never-written"
+    )
     assert code == 0, summary["findings"]
-    assert summary["programs"] == 300 and summary["ops"] > 300 * 3
+    assert summary["programs"] == 300 and summary["ops"] > 300 * 3 * 2
     assert summary["findings"] == [] and summary["errors"] == []

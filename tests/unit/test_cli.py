@@ -46,9 +46,9 @@ def test_garbage_program_file_is_exit_2(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and str(path) in proc.stderr
 
 
-def test_fault_needs_the_faults_variant():
-    proc = run_cli("fuzz", "--fault", "segfault", "--runs", "1")
-    assert proc.returncode == 2 and "--variant faults" in proc.stderr
+def test_mutant_needs_the_mutants_variant():
+    proc = run_cli("fuzz", "--mutant", "segfault", "--runs", "1")
+    assert proc.returncode == 2 and "--variant mutants" in proc.stderr
 
 
 def test_missing_toolchain_is_named(tmp_path):
@@ -64,4 +64,4 @@ def test_targets_json_lists_registry():
     proc = run_cli("targets", "--json")
     assert proc.returncode == 0
     rows = json.loads(proc.stdout)
-    assert {(r["target"], r["variant"]) for r in rows} >= {("rust", "release"), ("go", "release"), ("rust", "faults")}
+    assert {(r["target"], r["variant"]) for r in rows} >= {("rust", "release"), ("go", "release"), ("rust", "mutants")}

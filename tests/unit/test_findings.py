@@ -62,7 +62,7 @@ def _corrupt(tmp_path, mutate):
         (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "kind": "meltdown"})), "unknown kind"),
         (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "targets": []})), "targets"),
         (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "seed": "x"})), "seed"),
-        (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "fault": True})), "wrong type"),
+        (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "mutant": True})), "wrong type"),
         (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({k: v for k, v in d.items() if k != "variant"})), "missing field 'variant'"),
         (lambda p, d: (p / FINDING_FILE).write_text(json.dumps({**d, "program_file": "../../etc/passwd"})), "plain file name"),
         (lambda p, d: (p / PROGRAM_FILE).unlink(), "no such file"),

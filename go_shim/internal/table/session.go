@@ -77,7 +77,7 @@ type resource struct {
 // buffer is the bytes of a resource and the lock that makes writes atomic to
 // readers. mem is what the allocator gave, nil for a size of 0; its length
 // is the size of every resource using the buffer. A buffer belongs to one
-// resource, except under the SNAPSHOT_SHARES fault, where a snapshot shares
+// resource, except under the SNAPSHOT_SHARES mutant, where a snapshot shares
 // its origin's: owners counts the resources not reclaimed yet that use it,
 // and the last one reclaimed frees mem.
 type buffer struct {
@@ -317,7 +317,7 @@ func (s *session) write(h Handle, offset uint64, data Buffer) error {
 		return err
 	}
 	src := data.Bytes()
-	injectWriteFault(src)
+	injectWriteMutant(src)
 	r.buf.mu.Lock()
 	defer r.buf.mu.Unlock()
 	copy(r.buf.mem[offset:], src)

@@ -1,11 +1,11 @@
-//! The test-only faults (`--features faults`), through the exports.
+//! The test-only mutants (`--features mutants`), through the exports.
 //!
-//! The fault and the session are process-wide, so every test holds
-//! [`exclusive`], which also resets the fault. The crashing faults run in a
+//! The mutant and the session are process-wide, so every test holds
+//! [`exclusive`], which also resets the mutant. The crashing mutants run in a
 //! child process: this test binary re-executed on the ignored test
 //! `crash_child`.
 
-#![cfg(feature = "faults")]
+#![cfg(feature = "mutants")]
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -19,10 +19,10 @@ use fuzzharness_rust::ffi::*;
 
 static GLOBAL: Mutex<()> = Mutex::new(());
 
-/// Serializes the tests; no session and no fault when it returns.
+/// Serializes the tests; no session and no mutant when it returns.
 fn exclusive() -> MutexGuard<'static, ()> {
     let guard = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
-    assert_eq!(fh_test_set_fault(FH_FAULT_NONE), FH_OK);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_NONE), FH_OK);
     let mut report = fh_stats::default();
     let status = unsafe { fh_shutdown(&mut report) };
     assert!(status == FH_OK || status == FH_NOT_INITIALIZED);
@@ -70,28 +70,28 @@ fn last_error() -> String {
 }
 
 #[test]
-fn unknown_faults_are_invalid_arguments_without_a_session() {
+fn unknown_mutants_are_invalid_arguments_without_a_session() {
     let _guard = exclusive();
     assert_eq!(
-        fh_test_set_fault(FH_FAULT_SKIP_GENERATION + 1),
+        fh_test_set_mutant(FH_MUTANT_SKIP_GENERATION + 1),
         FH_INVALID_ARGUMENT
     );
     assert_eq!(
         last_error(),
         format!(
-            "fh_test_set_fault: unknown fault {}",
-            FH_FAULT_SKIP_GENERATION + 1
+            "fh_test_set_mutant: unknown mutant {}",
+            FH_MUTANT_SKIP_GENERATION + 1
         )
     );
-    assert_eq!(fh_test_set_fault(u32::MAX), FH_INVALID_ARGUMENT);
-    assert_eq!(fh_test_set_fault(FH_FAULT_HANG), FH_OK);
+    assert_eq!(fh_test_set_mutant(u32::MAX), FH_INVALID_ARGUMENT);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_HANG), FH_OK);
 }
 
 #[test]
 fn snapshot_shares_shows_later_writes_through_the_snapshot() {
     let _guard = exclusive();
     init();
-    assert_eq!(fh_test_set_fault(FH_FAULT_SNAPSHOT_SHARES), FH_OK);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_SNAPSHOT_SHARES), FH_OK);
     let origin = create(4);
     assert_eq!(write(origin, 0, &[1, 2, 3, 4]), FH_OK);
     let mut snap = 0;
@@ -100,7 +100,7 @@ fn snapshot_shares_shows_later_writes_through_the_snapshot() {
     assert_eq!(
         read(snap, 4).unwrap(),
         [9, 9, 3, 4],
-        "the divergence this fault exists for"
+        "the divergence this mutant exists for"
     );
     let mut info = fh_resource_info::default();
     assert_eq!(unsafe { fh_info(snap, &mut info) }, FH_OK);
@@ -119,7 +119,7 @@ fn snapshot_shares_shows_later_writes_through_the_snapshot() {
 fn skip_generation_lets_a_stale_handle_reach_the_new_resource() {
     let _guard = exclusive();
     init();
-    assert_eq!(fh_test_set_fault(FH_FAULT_SKIP_GENERATION), FH_OK);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_SKIP_GENERATION), FH_OK);
     let old = create(4);
     assert_eq!(fh_release(old), FH_OK);
     assert_eq!(
@@ -133,7 +133,7 @@ fn skip_generation_lets_a_stale_handle_reach_the_new_resource() {
     assert_eq!(
         read(old, 4).unwrap(),
         [5; 4],
-        "the ABA this fault exists for"
+        "the ABA this mutant exists for"
     );
     assert_eq!(
         fh_acquire(new + (1 << 32)),
@@ -145,7 +145,7 @@ fn skip_generation_lets_a_stale_handle_reach_the_new_resource() {
         FH_INVALID_HANDLE,
         "generation 0 stays invalid"
     );
-    assert_eq!(fh_test_set_fault(FH_FAULT_NONE), FH_OK);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_NONE), FH_OK);
     assert_eq!(read(old, 4), Err(FH_STALE_HANDLE));
 }
 
@@ -153,7 +153,7 @@ fn skip_generation_lets_a_stale_handle_reach_the_new_resource() {
 fn caught_panic_becomes_fh_panic_only_on_the_trigger() {
     let _guard = exclusive();
     init();
-    assert_eq!(fh_test_set_fault(FH_FAULT_CAUGHT_PANIC), FH_OK);
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_CAUGHT_PANIC), FH_OK);
     let h = create(4);
     assert_eq!(
         write(h, 0, &[0xFD, 0, 0, 0]),
@@ -180,7 +180,7 @@ fn caught_panic_becomes_fh_panic_only_on_the_trigger() {
     assert_eq!(write(h, 1, &[0xFD, 1, 2]), FH_PANIC);
     assert_eq!(
         last_error(),
-        "fh_write: panic: FH_FAULT_CAUGHT_PANIC: the trigger write panicked"
+        "fh_write: panic: FH_MUTANT_CAUGHT_PANIC: the trigger write panicked"
     );
     assert_eq!(
         read(h, 4).unwrap(),
@@ -190,24 +190,24 @@ fn caught_panic_becomes_fh_panic_only_on_the_trigger() {
     assert_eq!(fh_quiesce(), FH_OK, "the session still works");
 }
 
-/// The crashing faults, each in a child process.
+/// The crashing mutants, each in a child process.
 #[test]
-fn crashing_faults_kill_or_hang_the_process() {
+fn crashing_mutants_kill_or_hang_the_process() {
     let _guard = exclusive();
-    let child = |fault: u32| {
+    let child = |mutant: u32| {
         Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "crash_child", "--ignored", "--test-threads=1"])
-            .env("FH_CRASH_FAULT", fault.to_string())
+            .env("FH_CRASH_MUTANT", mutant.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap()
     };
-    let segfault = child(FH_FAULT_SEGFAULT).wait().unwrap();
+    let segfault = child(FH_MUTANT_SEGFAULT).wait().unwrap();
     assert_eq!(segfault.signal(), Some(11), "{segfault:?}");
-    let abort = child(FH_FAULT_ABORT).wait().unwrap();
+    let abort = child(FH_MUTANT_ABORT).wait().unwrap();
     assert_eq!(abort.signal(), Some(6), "{abort:?}");
-    let mut hang = child(FH_FAULT_HANG);
+    let mut hang = child(FH_MUTANT_HANG);
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
         assert!(
@@ -220,17 +220,17 @@ fn crashing_faults_kill_or_hang_the_process() {
     hang.wait().unwrap();
 }
 
-/// Run by `crashing_faults_kill_or_hang_the_process` in a child process.
+/// Run by `crashing_mutants_kill_or_hang_the_process` in a child process.
 #[test]
 #[ignore = "crashes on purpose; run as a child process"]
 fn crash_child() {
-    let fault: u32 = std::env::var("FH_CRASH_FAULT")
-        .expect("FH_CRASH_FAULT")
+    let mutant: u32 = std::env::var("FH_CRASH_MUTANT")
+        .expect("FH_CRASH_MUTANT")
         .parse()
         .unwrap();
     init();
     let h = create(8);
-    assert_eq!(fh_test_set_fault(fault), FH_OK);
+    assert_eq!(fh_test_set_mutant(mutant), FH_OK);
     assert_eq!(write(h, 0, &[0xFD, 0, 0, 0]), FH_OK, "not the trigger");
     write(h, 5, &[0xFD, 0xFE, 0xFF]);
     unreachable!("the trigger returned");

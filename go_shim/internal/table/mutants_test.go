@@ -1,8 +1,8 @@
-//go:build faults
+//go:build mutants
 
 package table
 
-// Tests of the test-only faults (go test -tags faults): each plants the bug
+// Tests of the test-only mutants (go test -tags mutants): each plants the bug
 // it names, and only on its trigger.
 
 import (
@@ -15,26 +15,26 @@ import (
 	"time"
 )
 
-// withFault activates f for the rest of the test.
-func withFault(t *testing.T, f Fault) {
+// withMutant activates f for the rest of the test.
+func withMutant(t *testing.T, f Mutant) {
 	t.Helper()
-	mustOK(t, SetFault(uint32(f)))
-	t.Cleanup(func() { mustOK(t, SetFault(uint32(FaultNone))) })
+	mustOK(t, SetMutant(uint32(f)))
+	t.Cleanup(func() { mustOK(t, SetMutant(uint32(MutantNone))) })
 }
 
 var trigger = goBuf{0xFD, 1, 2}
 
-func TestSetFault(t *testing.T) {
-	withFault(t, FaultNone)
-	wantStatus(t, SetFault(uint32(FaultSkipGeneration)+1), InvalidArgument)
-	wantStatus(t, SetFault(1<<31), InvalidArgument)
-	for f := FaultNone; f <= FaultSkipGeneration; f++ {
-		mustOK(t, SetFault(uint32(f)))
+func TestSetMutant(t *testing.T) {
+	withMutant(t, MutantNone)
+	wantStatus(t, SetMutant(uint32(MutantSkipGeneration)+1), InvalidArgument)
+	wantStatus(t, SetMutant(1<<31), InvalidArgument)
+	for f := MutantNone; f <= MutantSkipGeneration; f++ {
+		mustOK(t, SetMutant(uint32(f)))
 	}
 }
 
-func TestFaultSnapshotShares(t *testing.T) {
-	withFault(t, FaultSnapshotShares)
+func TestMutantSnapshotShares(t *testing.T) {
+	withMutant(t, MutantSnapshotShares)
 	for _, strategy := range []Strategy{Immediate, GoCleanup} {
 		cfg := defaultConfig()
 		cfg.Strategy = strategy
@@ -62,8 +62,8 @@ func TestFaultSnapshotShares(t *testing.T) {
 	}
 }
 
-func TestFaultSkipGeneration(t *testing.T) {
-	withFault(t, FaultSkipGeneration)
+func TestMutantSkipGeneration(t *testing.T) {
+	withMutant(t, MutantSkipGeneration)
 	l, _ := open(t, defaultConfig())
 	old := mustCreate(t, l, 4)
 	mustOK(t, l.Release(old))
@@ -81,8 +81,8 @@ func TestFaultSkipGeneration(t *testing.T) {
 	wantStatus(t, l.Info(Handle(old.slot()), &info), InvalidHandle)
 }
 
-func TestFaultCaughtPanic(t *testing.T) {
-	withFault(t, FaultCaughtPanic)
+func TestMutantCaughtPanic(t *testing.T) {
+	withMutant(t, MutantCaughtPanic)
 	l, _ := open(t, defaultConfig())
 	h := mustCreate(t, l, 4)
 	mustOK(t, l.Write(h, 0, goBuf{0xFD, 1}))       // 2 bytes: not the trigger
@@ -91,7 +91,7 @@ func TestFaultCaughtPanic(t *testing.T) {
 	wantStatus(t, l.Write(h, 2, trigger), Bounds)
 	wantStatus(t, l.Write(mustSnapshot(t, l, h), 0, trigger), ReadOnly)
 	defer func() {
-		if v := recover(); v == nil || !strings.Contains(v.(string), "FH_FAULT_CAUGHT_PANIC") {
+		if v := recover(); v == nil || !strings.Contains(v.(string), "FH_MUTANT_CAUGHT_PANIC") {
 			t.Fatalf("recovered %v", v)
 		}
 	}()
@@ -99,8 +99,8 @@ func TestFaultCaughtPanic(t *testing.T) {
 	t.Fatal("the trigger did not panic")
 }
 
-func TestFaultSegfaultCallsTheCrash(t *testing.T) {
-	withFault(t, FaultSegfault)
+func TestMutantSegfaultCallsTheCrash(t *testing.T) {
+	withMutant(t, MutantSegfault)
 	crashes := 0
 	SetSegfault(func() { crashes++ })
 	t.Cleanup(func() { SetSegfault(nil) })
@@ -117,8 +117,8 @@ func TestFaultSegfaultCallsTheCrash(t *testing.T) {
 	}
 }
 
-func TestFaultHang(t *testing.T) {
-	withFault(t, FaultHang)
+func TestMutantHang(t *testing.T) {
+	withMutant(t, MutantHang)
 	l, _ := open(t, defaultConfig())
 	h := mustCreate(t, l, 4)
 	done := make(chan error, 1)
@@ -132,24 +132,24 @@ func TestFaultHang(t *testing.T) {
 	// shutting the session down under it is safe.
 }
 
-// TestFaultAbort runs the trigger in a child process, which must die of an
+// TestMutantAbort runs the trigger in a child process, which must die of an
 // uncaught panic.
-func TestFaultAbort(t *testing.T) {
+func TestMutantAbort(t *testing.T) {
 	if os.Getenv("FH_TABLE_ABORT_CHILD") == "1" {
-		withFault(t, FaultAbort)
+		withMutant(t, MutantAbort)
 		l, _ := open(t, defaultConfig())
 		_ = l.Write(mustCreate(t, l, 4), 0, trigger)
 		t.Fatal("the trigger returned")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestFaultAbort$")
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMutantAbort$")
 	cmd.Env = append(os.Environ(), "FH_TABLE_ABORT_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if _, ok := err.(*exec.ExitError); !ok || ctx.Err() != nil {
 		t.Fatalf("child did not die: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "panic: fuzzharness: injected fault FH_FAULT_ABORT") {
+	if !strings.Contains(string(out), "panic: fuzzharness: injected mutant FH_MUTANT_ABORT") {
 		t.Fatalf("child died otherwise:\n%s", out)
 	}
 }
