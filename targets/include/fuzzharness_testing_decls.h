@@ -21,11 +21,63 @@ enum fh_mutant {
                                      boundary (Rust: process abort; Go: a panic on a
                                      goroutine of its own, which kills the process). */
     FH_MUTANT_CAUGHT_PANIC = 5,    /* the trigger panics inside the boundary: FH_PANIC. */
-    FH_MUTANT_SKIP_GENERATION = 6  /* handle classification ignores the generation: a
+    FH_MUTANT_SKIP_GENERATION = 6, /* handle classification ignores the generation: a
                                      stale handle of a reused slot reaches the slot's
                                      new resource (ABA). */
+    FH_MUTANT_STALE_USE_AFTER_FREE = 7, /* generation check skipped for FREE slots: when a
+                                     resource dies its slot keeps a dangling pointer to
+                                     its memory, which IS freed (immediate strategy); an
+                                     fh_read / fh_write through a stale handle of a slot
+                                     not reused yet returns OK and touches the freed
+                                     memory (heap-use-after-free under ASan, a status
+                                     divergence without it). */
+    FH_MUTANT_DOUBLE_RELEASE = 8,  /* fh_release of a stale handle of a slot not reused
+                                     yet returns OK and frees the memory again (double
+                                     free under ASan; a status divergence or an
+                                     allocator abort without it). */
+    FH_MUTANT_GENERATION_WRAP = 9, /* generations kept in 2 bits (1,2,3,1,...): the 4th
+                                     resource placed in a slot gets the handle value of
+                                     the 1st back, so an old handle reaches it (ABA). */
+    FH_MUTANT_LEAK_ON_ERROR = 10,  /* an fh_write that fails with FH_BOUNDS takes a
+                                     reference that is never dropped: the resource never
+                                     dies, and fh_shutdown does not free it either (a
+                                     leak for the model's accounting and for LSan). */
+    FH_MUTANT_EARLY_FREE = 11,     /* fh_release kills the resource when its count drops
+                                     to 1 instead of 0 (off by one): the holder of the
+                                     remaining reference finds it dead. */
+    FH_MUTANT_BOUNDS_OFF_BY_ONE = 12, /* the bounds check accepts offset + len == size + 1:
+                                     fh_read / fh_write touch one byte past the end
+                                     (heap-buffer-overflow under ASan, a status
+                                     divergence without it). */
+    FH_MUTANT_RACY_ACQUIRE = 13,   /* fh_acquire checks liveness, releases the table lock,
+                                     yields, then increments: an acquire racing the last
+                                     release resurrects a dead resource (needs
+                                     concurrent calls). */
+    FH_MUTANT_RECLAIM_NEVER = 14,  /* deferred reclamation never runs (Rust: the epoch
+                                     garbage is never collected; Go: the cleanup's
+                                     argument keeps the wrapper reachable): after a
+                                     deferred release fh_quiesce returns FH_TIMED_OUT. */
+    FH_MUTANT_GO_CACHE_USE_AFTER_FREE = 15, /* Go only: a Go-side cache keeps a raw pointer to
+                                     each resource's C memory by slot and fh_read reads
+                                     through it, also after the resource died and its
+                                     memory was freed: a read through a stale handle
+                                     returns OK with freed memory (use-after-free across
+                                     the boundary). */
+    FH_MUTANT_SHARED_LAST_ERROR = 16, /* the last-error message is stored process-wide, not
+                                     per thread: a thread can read another thread's
+                                     message (needs concurrent calls). */
+    FH_MUTANT_RACY_REFCOUNT = 17,  /* the reference count is updated by a plain load, a
+                                     yield, then a store, outside any lock: concurrent
+                                     acquire/release lose updates (needs concurrent
+                                     calls). */
+    FH_MUTANT_UNSYNC_WRITER = 18   /* fh_write copies byte by byte without the resource
+                                     lock, yielding between bytes: concurrent writers
+                                     interleave and readers see torn writes (needs
+                                     concurrent calls). */
+    /* 19..: free. A number is never reused for another mutant. */
 };
 
 /* Switch the process-wide mutant. Errors: FH_INVALID_ARGUMENT for an unknown
- * mutant number. Callable at any time, no session needed. */
+ * mutant number, FH_UNSUPPORTED for a mutant this shim does not implement
+ * (e.g. GO_CACHE_USE_AFTER_FREE in Rust). Callable at any time, no session needed. */
 fh_status fh_test_set_mutant(uint32_t mutant);
