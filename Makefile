@@ -10,12 +10,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SECONDS ?= 30
 
-.PHONY: fuzz test setup build build-mutants test-rust test-go test-python abi-check clean
+.PHONY: fuzz test setup build build-mutants build-asan test-mutants test-rust test-go test-python abi-check clean
 
 fuzz: build
 	$(BIN)/fuzzharness fuzz --targets rust,go --seconds $(SECONDS)
 
-test: build build-mutants test-rust test-go abi-check test-python
+test: build build-mutants build-asan test-rust test-go abi-check test-python test-mutants
 
 setup: $(BIN)/.installed
 
@@ -30,6 +30,16 @@ build: setup
 
 build-mutants: setup
 	$(BIN)/fuzzharness build --variant mutants
+
+# AddressSanitizer builds (Rust on stable via RUSTC_BOOTSTRAP, Go -asan): see sanitizer.py
+build-asan: setup
+	$(BIN)/fuzzharness build --variant asan
+	$(BIN)/fuzzharness build --variant mutants-asan
+
+# The mutant table, bounded: fails if any applicable planted bug goes undetected.
+MUTANT_BUDGET ?= 30
+test-mutants: build-mutants build-asan
+	$(BIN)/fuzzharness mutants --no-build --budget-seconds $(MUTANT_BUDGET) --out build/mutant-findings
 
 test-rust:
 	cd rust_shim && cargo test --locked --quiet

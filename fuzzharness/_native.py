@@ -26,9 +26,30 @@ from .errors import TargetNotBuilt
 from .model import ResourceInfo, StatsValue
 from .program import MAX_READ_LEN
 
-__all__ = ["Library", "CallRecorder", "bare_loop", "cdef_source"]
+__all__ = ["Library", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner"]
 
 _DLOPEN_FLAGS = os.RTLD_NOW | os.RTLD_LOCAL | getattr(os, "RTLD_NODELETE", 0)
+
+
+def lsan_leak_check() -> int | None:
+    """Run LeakSanitizer now (``__lsan_do_recoverable_leak_check``): 1 if it found leaks
+    (the report goes to fd 2), 0 if not, None if no sanitizer runtime is loaded.
+
+    The runtime is preloaded into the process (see :mod:`fuzzharness.sanitizer`), so the
+    symbol is found in the global namespace; ctypes, not cffi, because it is not part
+    of any target's contract.
+    """
+    import ctypes
+
+    try:
+        check = ctypes.CDLL(None).__lsan_do_recoverable_leak_check
+    except AttributeError:
+        return None
+    check.restype = ctypes.c_int
+    return int(check())
+
+
+__all__.append("lsan_leak_check")
 
 
 def cdef_source(with_testing: bool) -> str:
@@ -214,3 +235,237 @@ def bare_loop(library: Library, calls: list[tuple[str, tuple]], repeat: int = 1)
         for function, args in prepared:
             function(*args)
     return (time.perf_counter() - start) / (len(prepared) * repeat)
+
+
+# --------------------------------------------------------------------------- native runner
+#
+# The runner (fuzzharness/runner.c) is compiled with cffi's API mode into
+# build/runner/, under a name that includes a hash of its source, so a stale
+# build is never loaded; concurrent builders (pytest -n auto, several workers)
+# are serialised by a file lock and the module is renamed into place whole.
+# The runner receives the addresses of the functions of a Library that is
+# already loaded (cffi ABI mode), so it calls the same code the rest of the
+# harness does. Ops and records cross as packed structs (struct.pack /
+# iter_unpack): one memmove per thread instead of a cffi call per field.
+
+import hashlib as _hashlib
+import importlib.util as _importlib_util
+import struct as _struct
+from typing import NamedTuple as _NamedTuple
+
+from .contract import PROJECT_ROOT as _PROJECT_ROOT
+
+RUNNER_SOURCE = Path(__file__).with_name("runner.c")
+RUNNER_DECLS = Path(__file__).with_name("runner_decls.h")
+RUNNER_DIR = _PROJECT_ROOT / "build" / "runner"
+#: Bytes kept of each fh_last_error message (the full length is recorded too).
+RUNNER_MSG_CAP = 256
+
+#: Op codes of the runner (enum fhr_code), in program.py's opcode order.
+RUNNER_CODES = ("create", "acquire", "release", "write", "read", "snapshot", "info", "stats", "quiesce")
+H_NONE, H_RAW, H_SHARED, H_LOCAL = 0, 1, 2, 3
+P_NONE, P_YIELD, P_SPIN = 0, 1, 2
+
+_OP_STRUCT = _struct.Struct("<BBBBIIIQQQ")
+_REC_STRUCT = _struct.Struct("<iIQQIIQQ6Q")
+_CONTRACT_FUNCTIONS = ("create", "acquire", "release", "write", "read", "snapshot", "info", "stats", "quiesce",
+                       "last_error")  # fmt: skip
+
+
+class NativeOp(_NamedTuple):
+    """One op for the runner. ``hkind``: H_NONE, H_RAW (``value`` is the handle),
+    H_SHARED / H_LOCAL (``index`` into the shared pool / this thread's produced
+    handles, XORed with ``value``). ``arg``: create size or write/read offset;
+    ``length``: read length; ``data``: write bytes. ``perturb``/``spin``: schedule
+    perturbation before the call."""
+
+    code: int
+    hkind: int = H_NONE
+    index: int = 0
+    value: int = 0
+    arg: int = 0
+    length: int = 0
+    data: bytes = b""
+    perturb: int = P_NONE
+    spin: int = 0
+
+
+class NativeRecord(_NamedTuple):
+    """What the runner recorded for one op (``status`` -1: refused, no call made)."""
+
+    status: int
+    handle: int
+    out: int  #: create/snapshot: new handle (0 on error); info: size
+    refs: int
+    read_only: int
+    t_invoke: int  #: CLOCK_MONOTONIC ns (0 when timestamps are off)
+    t_return: int
+    stats: tuple[int, ...] | None
+    data: bytes | None  #: read bytes on OK
+    message: str | None  #: fh_last_error after a non-OK status
+
+
+def _runner_module_name() -> str:
+    digest = _hashlib.sha256(
+        RUNNER_DECLS.read_bytes() + RUNNER_SOURCE.read_bytes() + cffi.__version__.encode()
+    ).hexdigest()[:12]
+    return f"_fh_runner_{digest}"
+
+
+def build_runner() -> Path:
+    """Compile the runner if needed; returns the path of the extension module."""
+    import fcntl
+    import shutil
+    import sysconfig
+    import tempfile
+
+    name = _runner_module_name()
+    path = RUNNER_DIR / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+    if path.is_file():
+        return path
+    RUNNER_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUNNER_DIR / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():
+            return path
+        decls = RUNNER_DECLS.read_text()
+        builder = cffi.FFI()
+        builder.cdef(decls)
+        builder.set_source(
+            name,
+            "#include <stdint.h>\n#include <stddef.h>\n" + decls + "\n" + RUNNER_SOURCE.read_text(),
+            extra_compile_args=["-O2", "-pthread", "-Wall"],
+            extra_link_args=["-pthread"],
+        )
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=RUNNER_DIR))
+        try:
+            built = Path(builder.compile(tmpdir=str(tmp)))
+            os.rename(built, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+_RUNNER_MODULE: Any = None
+
+
+def _runner_module() -> Any:
+    global _RUNNER_MODULE
+    if _RUNNER_MODULE is None:
+        path = build_runner()
+        spec = _importlib_util.spec_from_file_location(_runner_module_name(), path)
+        module = _importlib_util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert module.ffi.sizeof("fhr_op") == _OP_STRUCT.size, "fhr_op layout"
+        assert module.ffi.sizeof("fhr_rec") == _REC_STRUCT.size, "fhr_rec layout"
+        _RUNNER_MODULE = module
+    return _RUNNER_MODULE
+
+
+class NativeRunner:
+    """Runs op programs on native threads against one loaded :class:`Library`."""
+
+    def __init__(self, library: Library) -> None:
+        module = _runner_module()
+        self.ffi, self.lib = module.ffi, module.lib
+        names = {"stats": "fh_get_stats"}
+        self.table = self.ffi.new("fhr_table *")
+        for field_name in _CONTRACT_FUNCTIONS:
+            pointer = getattr(library.lib, names.get(field_name, "fh_" + field_name))
+            setattr(self.table, field_name, int(library.ffi.cast("uintptr_t", pointer)))
+
+    def clock(self) -> int:
+        """CLOCK_MONOTONIC in ns, the runner's own clock."""
+        return self.lib.fhr_clock()
+
+    def run(
+        self, threads: list[list[NativeOp]], shared: list[int] = (), timestamps: bool = True
+    ) -> list[list[NativeRecord]]:
+        """Run one op list per thread (one list: on the calling thread, sequentially;
+        several: one OS thread each behind a start barrier); records per thread."""
+        prepared = self.prepare(threads, shared)
+        self.execute(prepared, timestamps)
+        return self.collect(prepared)
+
+    def prepare(self, threads: list[list[NativeOp]], shared: list[int] = ()) -> Any:
+        """Pack the op lists into native memory (separate, so a benchmark can time
+        :meth:`execute` alone)."""
+        ffi = self.ffi
+        blob = bytearray()
+        keep: list[Any] = []
+        cthreads = ffi.new("fhr_thread[]", max(len(threads), 1))
+        layouts = []
+        for t, ops in enumerate(threads):
+            packed = bytearray()
+            out_len = 0
+            reads = []
+            for op in ops:
+                if op.code == 3:  # write: its bytes go into the shared data blob
+                    where, length = len(blob), len(op.data)
+                    blob += op.data
+                elif op.code == 4:
+                    where, length = out_len, op.length
+                    out_len += length
+                else:
+                    where, length = 0, 0
+                reads.append((where, length) if op.code == 4 else None)
+                packed += _OP_STRUCT.pack(op.code, op.hkind, op.perturb, 0, op.index, op.spin, length,
+                                          op.value, op.arg, where)  # fmt: skip
+            n = len(ops)
+            n_local = sum(1 for op in ops if op.code in (0, 5))
+            c_ops = ffi.new("fhr_op[]", max(n, 1))
+            ffi.memmove(c_ops, bytes(packed), len(packed))
+            recs = ffi.new("fhr_rec[]", max(n, 1))
+            local = ffi.new("uint64_t[]", max(n_local, 1))
+            out = ffi.new("uint8_t[]", max(out_len, 1))
+            msgs = ffi.new("char[]", max(n, 1) * RUNNER_MSG_CAP)
+            keep += [c_ops, recs, local, out, msgs]
+            ct = cthreads[t]
+            ct.ops, ct.n_ops, ct.n_local, ct.recs, ct.local = c_ops, n, n_local, recs, local
+            ct.out, ct.out_len, ct.msgs = out, out_len, msgs
+            layouts.append((ops, recs, out, msgs, reads))
+        data = bytes(blob) or b"\0"
+        c_shared = ffi.new("uint64_t[]", list(shared) or [0])
+        c_data = ffi.new("uint8_t[]", data)
+        return (cthreads, len(threads), c_shared, len(shared), c_data, len(blob), layouts, keep)
+
+    def execute(self, prepared: Any, timestamps: bool = True) -> int:
+        """Run prepared programs; returns the wall time of the native call in ns."""
+        cthreads, n_threads, c_shared, n_shared, c_data, data_len, _, _ = prepared
+        start = self.lib.fhr_clock()
+        rc = self.lib.fhr_run(self.table, cthreads, n_threads, c_shared, n_shared, c_data, data_len,
+                              RUNNER_MSG_CAP, 1 if timestamps else 0)  # fmt: skip
+        elapsed = self.lib.fhr_clock() - start
+        if rc != 0:
+            raise RuntimeError(f"native runner failed to start its threads (rc {rc})")
+        return elapsed
+
+    def collect(self, prepared: Any) -> list[list[NativeRecord]]:
+        """The records of an executed :meth:`prepare` result, per thread."""
+        ffi = self.ffi
+        results = []
+        for ops, recs, out, msgs, reads in prepared[6]:
+            raw = ffi.buffer(recs, _REC_STRUCT.size * len(ops))
+            out_bytes = bytes(ffi.buffer(out, len(out)))
+            msg_bytes = bytes(ffi.buffer(msgs, len(msgs)))
+            records = []
+            for i, (op, fields) in enumerate(zip(ops, _REC_STRUCT.iter_unpack(raw))):
+                status, msg_len, handle, value, refs, ro, t0, t1, *stats = fields
+                data = None
+                if reads[i] is not None and status == 0:
+                    where, length = reads[i]
+                    data = out_bytes[where : where + length]
+                message = None
+                if status not in (0, -1):
+                    chunk = msg_bytes[i * RUNNER_MSG_CAP : (i + 1) * RUNNER_MSG_CAP]
+                    message = chunk.split(b"\0", 1)[0].decode("utf-8", "replace")
+                records.append(NativeRecord(status, handle, value, refs, ro, t0, t1,
+                                            tuple(stats) if op.code == 7 and status == 0 else None,
+                                            data, message))  # fmt: skip
+            results.append(records)
+        return results
+
+    def bare_loop(self, code: int, handle: int, offset: int, length: int, n: int) -> float:
+        """Nanoseconds per call of one contract function called ``n`` times in a C loop."""
+        buf = self.ffi.new("uint8_t[]", max(length, 1))
+        return self.lib.fhr_bare_loop(self.table, code, handle, offset, length, buf, n)

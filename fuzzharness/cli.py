@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build the target shims (cargo, go)", description="Build target libraries.")
     p.add_argument("--target", action="append", help="target to build (repeatable; default: all)")
-    p.add_argument("--variant", default="release", help="build variant: release or mutants (default: release)")
+    p.add_argument("--variant", default="release",
+                   help="build variant: release, asan, mutants or mutants-asan (default: release)")  # fmt: skip
 
     p = sub.add_parser("targets", help="list registered targets", description="List targets, ABI versions, build state.")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -95,6 +96,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--programs", type=_positive(int), default=400, help="programs per measurement (default 400)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stress", help="concurrent stress: native threads, linearizability check",
+                       description="Run generated concurrent programs on native threads and check each "
+                                   "recorded history for linearizability against the model.")  # fmt: skip
+    p.add_argument("--targets", default="rust,go", help="comma-separated targets (default: rust,go)")
+    p.add_argument("--threads", type=_positive(int), default=4, help="native threads per program (default 4)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=_positive(float), help="time budget (default 20)")
+    budget.add_argument("--runs", type=_positive(int), help="number of programs (each run on every target)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0); every program's seed is recorded")
+    p.add_argument("--ops", type=_positive(int), default=None, help="ops per thread (default 200)")
+    p.add_argument("--strategy", choices=("immediate", "deferred"), help="reclamation class (default: random)")
+    p.add_argument("--out", type=Path, default=Path("corpus/crashes"), help="findings directory (default corpus/crashes)")
+    p.add_argument("--variant", default="release", help="build variant (default release)")
+    p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants variant only), e.g. racy-refcount")
+    p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a program counts as a hang")
+    p.add_argument("--check-timeout", type=_positive(float), default=10.0,
+                   help="seconds per history for the linearizability check; beyond it the result is unknown")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("stress-bench", help="benchmark: native runner vs bare C loop, ops/s by threads, checker speed",
+                       description="Print the concurrent-stress figures: runner per-op cost against a bare C loop, "
+                                   "aggregate ops/s with 1, 2 and 4 threads, overlap, and checker speed.")  # fmt: skip
+    p.add_argument("--targets", default="rust,go")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("mutants", help="prove the harness finds every planted bug (mutant suite)",
+                       description="Build the mutants variants, hunt each planted bug on each target, "
+                       "replay what was found; exit 1 if an applicable mutant goes undetected.")  # fmt: skip
+    p.add_argument("--budget-seconds", type=_positive(float), default=60.0, help="per mutant and target (default 60)")
+    p.add_argument("--targets", default="rust,go")
+    p.add_argument("--mutant", type=_mutant, action="append", help="only this mutant (repeatable; default: all)")
+    p.add_argument("--parallel", type=_positive(int), default=2, help="mutant x target jobs at once (default 2)")
+    p.add_argument("--out", type=Path, default=Path("corpus/mutants"), help="findings directory (default corpus/mutants)")
+    p.add_argument("--no-build", action="store_true", help="use the libraries already built")
+    p.add_argument("--no-repro", action="store_true", help="do not replay the findings")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
     return parser
 
 
@@ -109,6 +147,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"building {spec.name} ({args.variant}) ...", file=sys.stderr, flush=True)
         path = build(spec, args.variant)
         print(f"built {spec.name} ({args.variant}): {path}")
+    from ._native import build_runner
+
+    print(f"built native runner: {build_runner()}")
     return EXIT_CLEAN
 
 
@@ -132,7 +173,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_CLEAN
-    from rich.console import Console
+    from .progress import make_console
     from rich.table import Table
 
     table = Table(title=f"targets (harness speaks contract ABI {ABI_MAJOR}.{ABI_MINOR})")
@@ -141,7 +182,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(r["target"], r["language"], r["variant"], "yes" if r["built"] else "no",
                       r["abi"] or "-", ",".join(r["strategies"]), r["library"])  # fmt: skip
-    Console().print(table)
+    make_console().print(table)
     return EXIT_CLEAN
 
 
@@ -231,7 +272,75 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_stress(args: argparse.Namespace) -> int:
+    from .stress import StressOptions, print_summary, run_stress
+
+    if args.mutant and args.variant == "release":
+        raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
+    options = StressOptions(
+        targets=[t for t in args.targets.split(",") if t],
+        threads=args.threads,
+        seconds=args.seconds if args.seconds or args.runs else 20.0,
+        runs=args.runs,
+        seed=args.seed,
+        variant=args.variant,
+        mutant=args.mutant,
+        out=args.out,
+        timeout=args.timeout,
+        check_timeout=args.check_timeout,
+        strategy=args.strategy,
+    )
+    if args.ops:
+        options.ops_per_thread = args.ops
+    if not 1 <= args.threads <= 64:
+        raise InvalidArgument(f"--threads must be 1..64, got {args.threads}")
+
+    def progress(summary) -> None:
+        if not args.json:
+            print(f"\r   {summary.programs} runs, {summary.ops} ops, {len(summary.findings)} finding(s), "
+                  f"{summary.seconds:.0f} s", end="", file=sys.stderr, flush=True)  # fmt: skip
+
+    summary = run_stress(options, progress)
+    if not args.json:
+        print(file=sys.stderr)
+        print_summary(summary)
+    else:
+        print(json.dumps(summary.to_json(), indent=2))
+    return EXIT_FOUND if summary.findings else EXIT_CLEAN
+
+
+def cmd_stress_bench(args: argparse.Namespace) -> int:
+    from .stress_bench import measure, print_report
+
+    report = measure(args.targets)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return EXIT_CLEAN
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from .mutants import print_table, run_suite, to_json, undetected
+
+    def progress(row: Any) -> None:
+        if not args.json:
+            print(f"  {row.mutant}/{row.target}: {row.status}" + (f" ({row.kind}, {row.seconds} s)" if row.kind else ""),
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    rows = run_suite(args.targets, args.budget_seconds, args.out, args.mutant, args.parallel,
+                     build_first=not args.no_build, repro=not args.no_repro, seed=args.seed, progress=progress)  # fmt: skip
+    if args.json:
+        print(json.dumps(to_json(rows), indent=2))
+    else:
+        print_table(rows, args.budget_seconds)
+    return EXIT_FOUND if undetected(rows) else EXIT_CLEAN
+
+
 COMMANDS = {
+    "mutants": cmd_mutants,
+    "stress": cmd_stress,
+    "stress-bench": cmd_stress_bench,
     "build": cmd_build,
     "targets": cmd_targets,
     "fuzz": cmd_fuzz,

@@ -45,6 +45,14 @@ class FindingKind(enum.Enum):
     panic = "a panic was caught at the boundary (status PANIC)"
     crash = "the target killed its process (signal or exit)"
     hang = "the target did not return within the timeout"
+    # Memory oracles (fuzzharness.sanitizer, fuzzharness.leaks): named as ASan names the bug.
+    heap_use_after_free = "AddressSanitizer: memory was used after it was freed"
+    double_free = "AddressSanitizer: memory was freed twice"
+    heap_buffer_overflow = "AddressSanitizer: an access past the end of a heap block"
+    memory_error = "AddressSanitizer: another memory error (the details name it)"
+    leak = "a resource or allocation outlived its last release (LeakSanitizer or the model's accounting)"
+    # Concurrency (fuzzharness.stress): no order of the overlapping calls explains the results.
+    non_linearizable = "a concurrent history that no sequential order of its calls explains"
 
 
 @dataclass
@@ -60,6 +68,8 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     trace: str = ""
     found_at: float = field(default_factory=time.time)
+    #: more files saved beside the program (name -> text), e.g. a concurrent history and its HTML timeline
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -93,10 +103,14 @@ def save(finding: Finding, directory: Path) -> Path | None:
         return None
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.id}-", dir=directory))
     try:
-        (tmp / PROGRAM_FILE).write_text(to_text(finding.program))
+        (tmp / PROGRAM_FILE).write_text(_program_text(finding.program))
         (tmp / TRACE_FILE).write_text(finding.trace)
         (tmp / FINDING_FILE).write_text(json.dumps(finding.to_json(), indent=2, default=str) + "\n")
-        for name in (PROGRAM_FILE, TRACE_FILE, FINDING_FILE):
+        for name, text in finding.files.items():
+            if "/" in name or name.startswith(".") or name in (PROGRAM_FILE, TRACE_FILE, FINDING_FILE):
+                raise ValueError(f"finding file name {name!r} is not a plain, free file name")
+            (tmp / name).write_text(text)
+        for name in (PROGRAM_FILE, TRACE_FILE, FINDING_FILE, *finding.files):
             with open(tmp / name, "rb") as fh:
                 os.fsync(fh.fileno())
         try:
@@ -110,6 +124,23 @@ def save(finding: Finding, directory: Path) -> Path | None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _program_text(program: Any) -> str:
+    """The text form of a sequential or a concurrent program."""
+    from . import concurrent_program
+
+    if isinstance(program, concurrent_program.ConcurrentProgram):
+        return concurrent_program.to_text(program)
+    return to_text(program)
+
+
+def _parse_program(text: str, source: str) -> Any:
+    from . import concurrent_program
+
+    if concurrent_program.is_concurrent_text(text):
+        return concurrent_program.parse_text(text, source)
+    return parse_text(text, source)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -171,7 +202,7 @@ def load(path: Path) -> Finding:
     if "/" in program_name or program_name.startswith("."):
         raise CorruptInput(f"{json_path}: 'program_file' must be a plain file name in the finding's directory")
     program_path = directory / program_name
-    program = parse_text(read_text(program_path), str(program_path))
+    program = _parse_program(read_text(program_path), str(program_path))
     trace_path = directory / TRACE_FILE
     return Finding(
         kind=FindingKind[kind_name],

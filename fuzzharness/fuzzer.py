@@ -46,6 +46,10 @@ class FuzzOptions:
     batch: int = 32
     timeout: float = DEFAULT_TIMEOUT
     max_ops: int = 48
+    #: stop every job at the first finding (whose kind is in ``stop_kinds``, if given):
+    #: the mutant suite's "time to detection" (fuzzharness.mutants)
+    stop_on_first: bool = False
+    stop_kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -139,9 +143,14 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                 per_target = outcomes[seed]
                 ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
                 for finding in findings_for(
-                    program, per_target, variant=options.variant, seed=seed, mutant=options.mutant
-                ):
+                    program, per_target, variant=options.variant, seed=seed, mutant=options.mutant,
+                    probe=lambda target, p: _probe(workers[target], p, options.timeout),
+                ):  # fmt: skip
                     found.append(_record(finding, options.out))
+            if options.stop_on_first and any(
+                not options.stop_kinds or f["kind"] in options.stop_kinds for f in found
+            ):
+                stop.set()
             restarts = sum(w.restarts for w in workers.values())
             events.put(("progress", index, len(batch), ops, found, restarts))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits 3 / 2
@@ -150,6 +159,13 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
         for worker in workers.values():
             worker.close()
         events.put(("done", index))
+
+
+def _probe(worker: TargetWorker, program: Program, timeout: float) -> Any:
+    """Re-run ``program`` in probe mode (fh_info of every handle before the epilogue),
+    to name a leaked resource (fuzzharness.leaks); None if the worker did not answer."""
+    reply = worker.request(("probe", program), timeout)
+    return reply[1] if reply is not None and reply[0] == "probe" else None
 
 
 def _share(total: int, jobs: int, index: int) -> int:
@@ -166,6 +182,7 @@ def _record(finding: Finding, out: Path) -> dict[str, Any]:
         "seed": finding.seed,
         "path": str(path or out / finding.id),
         "new": path is not None,
+        "found_at": finding.found_at,
     }
 
 

@@ -3,14 +3,25 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["FuzzProgress", "print_summary"]
+__all__ = ["FuzzProgress", "print_summary", "make_console"]
+
+#: Width used when output is not a terminal (CI logs, pipes): wide enough for every table.
+PIPE_WIDTH = 160
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A rich console; when it writes to a pipe or a file it is wide enough that
+    tables are not truncated in CI logs."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=PIPE_WIDTH)
+    return console
 
 
 class FuzzProgress:
@@ -19,7 +30,7 @@ class FuzzProgress:
     def __init__(self, options: Any, enabled: bool = True) -> None:
         self.options = options
         self.enabled = enabled
-        self.console = Console(stderr=True)
+        self.console = make_console(stderr=True)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]fuzz[/] {task.description}"),
@@ -58,7 +69,7 @@ class FuzzProgress:
 
 
 def print_summary(summary: Any) -> None:
-    console = Console(file=sys.stdout)
+    console = make_console()
     console.print(
         f"fuzzed {', '.join(summary.targets)} ({summary.variant}) for {summary.seconds:.1f} s with "
         f"{summary.jobs} job(s), seed {summary.seed}: {summary.programs} programs, {summary.ops} ops checked "

@@ -37,6 +37,9 @@ class Variant:
     library: Path
     testing: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    #: "asan" when built with AddressSanitizer: workers get libasan preloaded and
+    #: LeakSanitizer checks (:mod:`fuzzharness.sanitizer`); None for plain builds.
+    sanitizer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,17 @@ def _strategy(name: str, where: str) -> Strategy:
         raise CorruptInput(f"{where}: unknown strategy {name!r} (known: {', '.join(Strategy.__members__)})") from None
 
 
+SANITIZERS = ("asan",)
+
+
+def _sanitizer(name: object, where: str) -> str | None:
+    if name is None:
+        return None
+    if name not in SANITIZERS:
+        raise CorruptInput(f"{where}: unknown sanitizer {name!r} (known: {', '.join(SANITIZERS)})")
+    return str(name)
+
+
 def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict[str, TargetSpec]:
     """Parse and validate the registry file; raises CorruptInput naming what is wrong."""
     try:
@@ -96,6 +110,7 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
                     library=Path(_expand(v["library"], root)),
                     testing=bool(v.get("testing", False)),
                     env={str(k): str(val) for k, val in v.get("env", {}).items()},
+                    sanitizer=_sanitizer(v.get("sanitizer"), f"{where} variant {vname!r}"),
                 )
                 for vname, v in entry["variants"].items()
             }

@@ -53,7 +53,10 @@ def load_input(path: Path, targets: str | None, variant: str | None) -> Finding 
         return load(path)
     if not path.exists():
         raise CorruptInput(f"{path}: no such file or directory")
-    program = parse_text(read_text(path), str(path))
+    text = read_text(path)
+    from .concurrent_program import is_concurrent_text, parse_text as parse_concurrent
+
+    program = parse_concurrent(text, str(path)) if is_concurrent_text(text) else parse_text(text, str(path))
     names = targets or ",".join(load_registry())
     return (program, names, variant or "release")
 
@@ -97,6 +100,16 @@ def reproduce(
     mutant = saved_mutant if mutant is None else mutant
     if variant:
         run_variant = variant
+    from .concurrent_program import ConcurrentProgram
+
+    if isinstance(program, ConcurrentProgram):
+        # A concurrent run depends on the OS scheduler: replay it `times` times and count.
+        from .stress import reproduce_concurrent
+
+        names = names.split(",") if isinstance(names, str) else names
+        finding = loaded if isinstance(loaded, Finding) else None
+        hits, trace, found = reproduce_concurrent(finding, program, names, run_variant, mutant, times, timeout)
+        return ReproResult(str(path), expected, times, hits, trace, found, {})
     specs = select_targets(names)
     reproduced = 0
     trace = ""

@@ -31,6 +31,7 @@ from .contract import ABI_MAJOR, ABI_MINOR, PROJECT_ROOT
 from .errors import AbiMismatch, TargetNotBuilt, WorkerError
 from .program import Program
 from .registry import TargetSpec
+from .sanitizer import worker_environment
 
 __all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT"]
 
@@ -85,6 +86,7 @@ class TargetWorker:
         self.extra_env = env or {}
         self.library = spec.library(variant)
         self.testing = spec.variant(variant).testing
+        self.sanitizer = spec.variant(variant).sanitizer
         if mutant and not self.testing:
             raise TargetNotBuilt(f"target {spec.name!r} variant {variant!r} has no mutant injection")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -101,8 +103,10 @@ class TargetWorker:
             "testing": self.testing,
             "deferred": int(self.spec.deferred),
             "mutant": self.mutant,
+            "sanitizer": self.sanitizer,
         }
-        env = {**os.environ, **self.extra_env}
+        # A sanitizer variant needs its runtime preloaded and its options (sanitizer.py).
+        env = {**os.environ, **worker_environment(self.sanitizer), **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self._stderr.seek(0)
         self._stderr.truncate()
@@ -156,15 +160,17 @@ class TargetWorker:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, batch: list[tuple[Any, Program]], stream_ops: bool = False) -> Iterator[tuple]:
+    def run(self, batch: list[tuple[Any, Program]], stream_ops: bool = False, kind: str = "run") -> Iterator[tuple]:
         """Run a batch; yields ``("result", key, trace)``, ``("step", key, i, obs)`` (with
         stream_ops) and ``("failure", key, Failure)``. After a failure the worker is
-        restarted and the remaining programs are run."""
+        restarted and the remaining programs are run. ``kind="stress"`` runs
+        concurrent programs on the native runner (results are ConcurrentRun values)."""
         pending = list(batch)
+        results: dict[Any, Any] = {}
         while pending:
             if self.proc is None:
                 self.start()
-            self.send(("run", pending, stream_ops))
+            self.send((kind, pending, stream_ops))
             steps_done: int | None = 0 if stream_ops else None
             while pending:
                 message = self._recv(self.timeout)
@@ -183,9 +189,15 @@ class TargetWorker:
                     if key != message[1]:
                         raise WorkerError(f"worker answered for {message[1]!r}, expected {key!r}")
                     steps_done = 0 if stream_ops else None
+                    results[key] = message[2]
                     yield message
             else:
-                if self._recv(self.timeout) != ("done",):
+                # Sanitizer workers check for leaks after the batch (leaks.py): a leak
+                # report is attached to the trace of the program it is pinned on.
+                while (message := self._recv(max(self.timeout, 60.0) if self.sanitizer else self.timeout)) is not None and message[0] == "leak":
+                    if hasattr(results.get(message[1]), "lsan_report"):
+                        results[message[1]].lsan_report = message[2]
+                if message != ("done",):
                     raise WorkerError(f"worker for {self.spec.name} did not close the batch")
                 self._stderr.seek(0)
                 self._stderr.truncate()

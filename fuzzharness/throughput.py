@@ -83,7 +83,7 @@ def measure(targets: str, n_programs: int = 400, seed: int = 1) -> list[dict[str
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
+    from .progress import make_console
     from rich.table import Table
 
     table = Table(title="sequential throughput (ops/s; higher is better)")
@@ -98,4 +98,4 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{r['checked_ops_per_s']:,.0f}",
             f"{r['slowdown_checked_vs_bare']:.1f}x",
         )
-    Console().print(table)
+    make_console().print(table)

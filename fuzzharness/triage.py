@@ -11,7 +11,8 @@ signature that names the bug and not the random data around it:
 * crash: target, how it died, the crash site parsed from stderr (Go ``panic:``
   line and first project frame, Rust ``panicked at`` location, or the contract
   function the Python fault handler shows on the stack);
-* hang: target and the contract function that never returned.
+* hang: target and the contract function that never returned;
+* memory errors (ASan) and leaks: see :mod:`fuzzharness.memory_findings`.
 
 :func:`render_trace` draws the side-by-side trace people read in ``repro``.
 """
@@ -19,13 +20,15 @@ signature that names the bug and not the random data around it:
 from __future__ import annotations
 
 import re
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from .contract import Status
 from .differential import Divergence, check_program, expected_trace, observation_problem, render_observation
 from .execution import Observation, steps_of
 from .findings import Finding, FindingKind
 from .program import Program
+from .memory_findings import leak_findings, memory_error_finding
+from .sanitizer import parse_report
 from .supervisor import Failure
 
 __all__ = ["Outcome", "findings_for", "render_trace", "crash_site"]
@@ -56,9 +59,14 @@ def crash_site(stderr: str) -> list[str]:
 
 
 def _failure_finding(target: str, failure: Failure, program: Program, common: dict[str, Any]) -> Finding:
+    report = parse_report(failure.stderr_tail) if failure.kind == "crash" else None
+    if report is not None and report.tool == "asan":
+        return memory_error_finding(target, failure, report, program, common)
     kind = FindingKind.hang if failure.kind == "hang" else FindingKind.crash
     site = crash_site(failure.stderr_tail)
     how = failure.describe()
+    if report is not None:  # a Go panic, a Rust abort, a fault handler stack: its kind and place
+        how = f"{report.kind}, {how}"
     signature = [kind.name, target, failure.signal_name or str(failure.returncode), *site]
     if kind is FindingKind.hang:
         signature = [kind.name, target, *[s for s in site if s.startswith("in fh call")]]
@@ -74,6 +82,8 @@ def _failure_finding(target: str, failure: Failure, program: Program, common: di
             "crash_site": site,
             "stderr_tail": failure.stderr_tail[-6000:],
             "steps_done": failure.steps_done,
+            "crash_kind": report.kind if report else "unknown",
+            "report": report.to_json() if report else None,
         },
         **common,
     )
@@ -97,15 +107,28 @@ def _divergence_finding(div: Divergence, program: Program, common: dict[str, Any
 
 
 def findings_for(
-    program: Program, outcomes: dict[str, Outcome], *, variant: str, seed: int | None, mutant: int = 0
+    program: Program,
+    outcomes: dict[str, Outcome],
+    *,
+    variant: str,
+    seed: int | None,
+    mutant: int = 0,
+    probe: Callable[[str, Program], Any] | None = None,
 ) -> list[Finding]:
-    """Every finding of one program run over several targets, with readable traces."""
+    """Every finding of one program run over several targets, with readable traces.
+
+    Memory findings come from :mod:`fuzzharness.memory_findings`: an ASan report in a
+    crash's stderr, a LeakSanitizer report attached to a trace, or a first divergence
+    that is the model's leak accounting. ``probe(target, program)`` (optional) re-runs
+    a program in probe mode to name a leaked resource."""
     common = {"variant": variant, "seed": seed, "mutant": mutant}
     traces = {t: o for t, o in outcomes.items() if not isinstance(o, Failure)}
     findings = [
         _failure_finding(t, o, program, common) for t, o in outcomes.items() if isinstance(o, Failure)
     ]
-    findings += [_divergence_finding(d, program, common) for d in check_program(program, traces)]
+    divergences = check_program(program, traces)
+    findings += [_divergence_finding(d, program, common) for d in divergences]
+    findings = leak_findings(program, traces, divergences, findings, common, probe)
     if findings:
         text = render_trace(program, outcomes)
         for f in findings:

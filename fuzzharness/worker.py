@@ -17,7 +17,10 @@ Requests (frames, see :mod:`fuzzharness.wire`):
   ``("run", [(key, Program), ...], stream_ops)`` -> ``("step", key, i, Observation)``
   for each step when stream_ops, then ``("result", key, trace)`` per program, then
   ``("done",)``; ``("mutant", n)`` -> ``("mutant", status)``; ``("bench", programs)`` ->
-  ``("bench", figures)`` (see :mod:`fuzzharness.throughput`); ``("exit",)``.
+  ``("bench", figures)`` (see :mod:`fuzzharness.throughput`); ``("probe", program)`` ->
+``("probe", [(handle, status, info), ...])`` (see :mod:`fuzzharness.leaks`); ``("exit",)``.
+In sanitizer variants LeakSanitizer checks each batch; a leak is sent as ``("leak", key,
+report)`` before ``("done",)``.
 The first frame sent is ``("hello", {...})`` or ``("error", message)``.
 """
 
@@ -56,6 +59,12 @@ def main(argv: list[str]) -> int:
         return 3
     wire.send(protocol_out, ("hello", hello))
     deferred = spec["deferred"]
+    # Sanitizer variants: LeakSanitizer after every program (see fuzzharness.leaks).
+    leak_checker = None
+    if spec.get("sanitizer"):
+        from .leaks import LeakChecker
+
+        leak_checker = LeakChecker()
 
     while True:
         try:
@@ -72,12 +81,32 @@ def main(argv: list[str]) -> int:
                         def on_step(i, obs, key=key):  # noqa: E306
                             wire.send(protocol_out, ("step", key, i, obs))
                     trace = run_program(program, library, deferred, on_step)
+                    if leak_checker is not None:
+                        trace = leak_checker.wrap(trace)
                     wire.send(protocol_out, ("result", key, trace))
+                if leak_checker is not None:
+                    rerun = lambda program: run_program(program, library, deferred)  # noqa: E731
+                    for key, report in leak_checker.after_batch(batch, rerun):
+                        wire.send(protocol_out, ("leak", key, report))
                 wire.send(protocol_out, ("done",))
+            elif kind == "stress":
+                from .stress import run_in_worker
+
+                for key, program in request[1]:
+                    wire.send(protocol_out, ("result", key, run_in_worker(library, program, deferred)))
+                wire.send(protocol_out, ("done",))
+            elif kind == "stress-bench":
+                from .stress_bench import bench_in_worker as stress_bench_in_worker
+
+                wire.send(protocol_out, ("stress-bench", stress_bench_in_worker(library, *request[1:])))
             elif kind == "bench":
                 from .throughput import bench_in_worker
 
                 wire.send(protocol_out, ("bench", bench_in_worker(library, request[1], deferred)))
+            elif kind == "probe":
+                from .leaks import probe_program
+
+                wire.send(protocol_out, ("probe", probe_program(request[1], library, deferred)))
             elif kind == "mutant":
                 wire.send(protocol_out, ("mutant", library.set_mutant(request[1])))
             elif kind == "exit":

@@ -108,8 +108,17 @@ func (b cBuffer) Bytes() []byte {
 }
 
 // setLastError makes msg the calling thread's last error message, cut to
-// what the C buffer holds.
+// what the C buffer holds. (In the mutants build, MutantSharedLastError
+// keeps it process-wide instead: see exports_mutants.go.)
 func setLastError(msg string) {
+	if setSharedLastError(msg) {
+		return
+	}
+	storeLastError(msg)
+}
+
+// storeLastError writes msg into the calling thread's message buffer.
+func storeLastError(msg string) {
 	buf := unsafe.Slice((*byte)(unsafe.Pointer(C.shim_error_buffer())), C.SHIM_ERROR_CAP)
 	n := copy(buf[:C.SHIM_ERROR_CAP-1], msg)
 	C.shim_error_set_length(C.size_t(n))
@@ -215,6 +224,9 @@ func fh_last_error(buf *C.char, cap C.size_t, out_len *C.size_t) (status C.fh_st
 	case buf == nil && cap != 0:
 		setLastError(fmt.Sprintf("fh_last_error: buf is NULL but cap is %d", cap))
 		return C.FH_NULL_ARGUMENT
+	}
+	if msg, ok := sharedLastError(); ok {
+		storeLastError(msg)
 	}
 	*out_len = C.shim_error_copy(buf, cap)
 	return C.FH_OK

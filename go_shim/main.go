@@ -4,8 +4,9 @@
 // mutants, fh_test_set_mutant of fuzzharness_testing_decls.h).
 //
 // The logic lives in internal/table, in safe Go. This package is the
-// boundary: exports.go is the only file with cgo and unsafe code (plus the
-// tiny exports_mutants.go of the mutants build); lasterror.c keeps each C
+// boundary: exports.go is the only file with cgo and unsafe code (plus
+// exports_mutants.go and crash_mutants.c of the mutants build, whose
+// counterpart exports_nomutants.go is plain Go); lasterror.c keeps each C
 // thread's last error message in C thread-local storage. No Go pointer ever
 // reaches C: handles are integers, and resource memory is on the C heap.
 package main

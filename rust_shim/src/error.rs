@@ -4,7 +4,9 @@
 //! the function: the boundary in [`crate::ffi`] prefixes `"fh_xxx: "` when it
 //! records the message with [`set_last`]. Each thread has its own message
 //! (thread-local); it is replaced by the next failed call of the same thread
-//! and never cleared by a successful one.
+//! and never cleared by a successful one. (The test mutant
+//! `FH_MUTANT_SHARED_LAST_ERROR` replaces the thread-local message by a
+//! process-wide one, see [`crate::mutants`].)
 
 use std::cell::RefCell;
 use std::fmt;
@@ -73,12 +75,20 @@ thread_local! {
 /// Does nothing while the thread's locals are being destroyed (a call from a
 /// thread-local destructor still returns its status).
 pub fn set_last(message: String) {
+    #[cfg(feature = "mutants")]
+    if crate::mutants::set_shared_last_error(&message) {
+        return;
+    }
     // Ignoring the AccessError: during thread teardown there is nobody left to read it.
     let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
 }
 
 /// The calling thread's last-error message ("" if it has had no error).
 pub fn last() -> String {
+    #[cfg(feature = "mutants")]
+    if let Some(message) = crate::mutants::shared_last_error() {
+        return message;
+    }
     LAST_ERROR
         .try_with(|last| last.borrow().clone())
         .unwrap_or_default()

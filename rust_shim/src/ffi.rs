@@ -357,3 +357,91 @@ pub(crate) fn write_through_null() -> ! {
 pub(crate) extern "C" fn uncaught_panic() -> ! {
     panic!("FH_MUTANT_ABORT: the trigger write panicked across extern \"C\"");
 }
+
+/// The address and length of a resource's heap bytes, kept as a raw pointer by
+/// the mutants `FH_MUTANT_STALE_USE_AFTER_FREE` and `FH_MUTANT_DOUBLE_RELEASE`
+/// after the bytes are freed (`mutants` builds only).
+///
+/// Its methods are safe to call but unsound on purpose: once the bytes are
+/// freed, [`RawBytes::read`] and [`RawBytes::write`] touch freed heap memory
+/// (heap-use-after-free under AddressSanitizer) and [`RawBytes::free`] frees
+/// it again (double-free). Only those mutants create one.
+#[cfg(feature = "mutants")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawBytes {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: none, on purpose (see the type): a RawBytes is only an address.
+#[cfg(feature = "mutants")]
+unsafe impl Send for RawBytes {}
+// SAFETY: as for Send.
+#[cfg(feature = "mutants")]
+unsafe impl Sync for RawBytes {}
+
+#[cfg(feature = "mutants")]
+impl RawBytes {
+    /// The address of `bytes`, a `Box<[u8]>`'s contents about to be freed.
+    pub(crate) fn of(bytes: &mut [u8]) -> Self {
+        Self {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// Length of the allocation in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `dst.len()` bytes from `offset` (checked against `len` by the
+    /// caller) out of the memory, freed or not.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
+        let src = std::hint::black_box(self.ptr.wrapping_add(offset));
+        // SAFETY: none once the memory is freed: this is the mutant's
+        // use-after-free (a real read of freed heap memory).
+        unsafe { std::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
+    }
+
+    /// Copies `src` to `offset` (checked against `len` by the caller) into the
+    /// memory, freed or not.
+    pub(crate) fn write(&self, offset: usize, src: &[u8]) {
+        let dst = std::hint::black_box(self.ptr.wrapping_add(offset));
+        // SAFETY: none once the memory is freed: this is the mutant's
+        // use-after-free (a real write to freed heap memory).
+        unsafe { std::ptr::copy(src.as_ptr(), dst, src.len()) };
+    }
+
+    /// Frees the memory as the `Box<[u8]>` it was (nothing for 0 bytes, which
+    /// were never allocated).
+    pub(crate) fn free(self) {
+        if self.len == 0 {
+            return;
+        }
+        let slice = std::ptr::slice_from_raw_parts_mut(std::hint::black_box(self.ptr), self.len);
+        // SAFETY: none, on purpose: the Box was freed already, so this is the
+        // mutant's double free (a real second free() of the allocation).
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+/// `FH_MUTANT_BOUNDS_OFF_BY_ONE`: copies `dst.len()` bytes of `bytes` from
+/// `offset` where `offset + dst.len()` may be `bytes.len() + 1`: the copy
+/// reads one byte past the end of the heap allocation (heap-buffer-overflow).
+#[cfg(feature = "mutants")]
+pub(crate) fn read_past_end(bytes: &[u8], offset: usize, dst: &mut [u8]) {
+    let src = std::hint::black_box(bytes.as_ptr().wrapping_add(offset));
+    // SAFETY: none, on purpose: the last byte is outside the allocation.
+    unsafe { std::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
+}
+
+/// `FH_MUTANT_BOUNDS_OFF_BY_ONE`: copies `src` into `bytes` at `offset` where
+/// `offset + src.len()` may be `bytes.len() + 1`: the copy writes one byte
+/// past the end of the heap allocation (heap-buffer-overflow).
+#[cfg(feature = "mutants")]
+pub(crate) fn write_past_end(bytes: &mut [u8], offset: usize, src: &[u8]) {
+    let dst = std::hint::black_box(bytes.as_mut_ptr().wrapping_add(offset));
+    // SAFETY: none, on purpose: the last byte is outside the allocation.
+    unsafe { std::ptr::copy(src.as_ptr(), dst, src.len()) };
+}

@@ -26,10 +26,10 @@ pub mod api;
 pub mod buffer;
 pub mod contract;
 pub mod error;
-#[cfg(feature = "mutants")]
-pub mod mutants;
 #[allow(unsafe_code)]
 pub mod ffi;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod reclaim;
 pub mod resource;
 pub mod session;

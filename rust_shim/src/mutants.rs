@@ -1,44 +1,77 @@
 //! Test-only mutant injection (`mutants` feature, `fuzzharness_testing_decls.h`).
 //!
 //! One mutant is active at a time, process-wide, across sessions. Each mutant
-//! turns into one kind of bug the harness must report:
-//! * `FH_MUTANT_SNAPSHOT_SHARES`: a snapshot shares its origin's bytes
+//! turns into one kind of bug the harness must report. Where each one acts:
+//!
+//! * `SNAPSHOT_SHARES`: a snapshot shares its origin's bytes
 //!   ([`crate::resource::Resource::snapshot`]), still reported read-only;
 //!   once the origin's memory is reclaimed the shared bytes are gone and the
 //!   snapshot's reads give `FH_STALE_HANDLE` (the safe analogue of the
 //!   use-after-free a C implementation would have);
-//! * `FH_MUTANT_SKIP_GENERATION`: a handle of an older generation reaches its
-//!   slot's live resource ([`crate::table`]); free slots still classify;
+//! * `SKIP_GENERATION`: a handle of an older generation reaches its slot's
+//!   live resource ([`crate::table`]); free slots still classify;
 //! * the trigger mutants act in [`on_write`], called by `fh_write` on a live,
 //!   writable handle, in bounds, once the bytes are known: with exactly 3
 //!   bytes whose first one is 0xFD, `SEGFAULT` writes through a null pointer,
 //!   `HANG` sleeps forever, `ABORT` panics inside an `extern "C"` function
 //!   that cannot unwind (the process aborts) and `CAUGHT_PANIC` panics inside
-//!   the boundary (`FH_PANIC`).
+//!   the boundary (`FH_PANIC`);
+//! * `STALE_USE_AFTER_FREE`, `DOUBLE_RELEASE` (immediate strategy only): the
+//!   release that kills a resource frees its bytes but the session keeps a raw
+//!   pointer to them by slot ([`crate::ffi::RawBytes`]); while the slot is
+//!   not reused, a read/write through a stale handle of it copies through the
+//!   dangling pointer, a release through it frees the memory again
+//!   (`crate::session::mutant`);
+//! * `GENERATION_WRAP`, `EARLY_FREE`: generations cycle 1, 2, 3, 1, ... and a
+//!   release kills at a count of 1 ([`crate::table`]);
+//! * `LEAK_ON_ERROR`: an `FH_BOUNDS` write takes a reference and leaks the
+//!   resource's `Arc`, so neither a release nor `fh_shutdown` frees it;
+//! * `BOUNDS_OFF_BY_ONE`: [`bounds_slack`] lets the range check accept
+//!   `offset + len == size + 1` (resources of at least one byte) and the copy
+//!   goes one byte past the heap allocation through
+//!   [`crate::ffi::read_past_end`] / [`crate::ffi::write_past_end`];
+//! * `RACY_ACQUIRE`, `RACY_REFCOUNT`, `UNSYNC_WRITER`: racy variants of
+//!   acquire/release/write with a [`race_window`] (or a yield per byte) where
+//!   another thread can interleave;
+//! * `RECLAIM_NEVER` (epoch strategy only): the dead resource stays pending
+//!   ([`crate::reclaim`]) and `fh_quiesce` times out after
+//!   [`MUTANT_QUIESCE_TIMEOUT`] instead of the session's 5 s;
+//! * `SHARED_LAST_ERROR`: the last-error message lives in one process-wide
+//!   string ([`set_shared_last_error`], [`shared_last_error`]);
+//! * `GO_CACHE_USE_AFTER_FREE` is a Go-only bug: `FH_UNSUPPORTED` here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::contract::testing::{
-    FH_MUTANT_ABORT, FH_MUTANT_CAUGHT_PANIC, FH_MUTANT_HANG, FH_MUTANT_NONE, FH_MUTANT_SEGFAULT,
-    FH_MUTANT_SKIP_GENERATION, FH_MUTANT_SNAPSHOT_SHARES,
-};
-use crate::contract::FH_INVALID_ARGUMENT;
+use crate::contract::testing::*;
+use crate::contract::{FH_INVALID_ARGUMENT, FH_UNSUPPORTED};
 use crate::error::{Error, Result};
+use crate::sync::lock;
 
 static ACTIVE: AtomicU32 = AtomicU32::new(FH_MUTANT_NONE);
 
-/// Makes `mutant` the active mutant; `FH_INVALID_ARGUMENT` if it is unknown.
+/// `fh_quiesce`'s bound while `RECLAIM_NEVER` is active: the mutant makes it
+/// time out for sure, so waiting the contract's 5 s only slows detection.
+pub const MUTANT_QUIESCE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long [`race_window`] keeps a racy operation between its check and its
+/// update after yielding.
+const RACE_WINDOW: Duration = Duration::from_micros(20);
+
+/// Makes `mutant` the active mutant; `FH_UNSUPPORTED` for the Go-only one,
+/// `FH_INVALID_ARGUMENT` if it is unknown.
 pub fn set(mutant: u32) -> Result<()> {
     match mutant {
-        FH_MUTANT_NONE
-        | FH_MUTANT_SNAPSHOT_SHARES
-        | FH_MUTANT_SEGFAULT
-        | FH_MUTANT_HANG
-        | FH_MUTANT_ABORT
-        | FH_MUTANT_CAUGHT_PANIC
-        | FH_MUTANT_SKIP_GENERATION => {
+        FH_MUTANT_GO_CACHE_USE_AFTER_FREE => Err(Error::new(
+            FH_UNSUPPORTED,
+            format!(
+                "mutant {mutant} (FH_MUTANT_GO_CACHE_USE_AFTER_FREE) is a bug of a Go-side cache; \
+                 this is the Rust target"
+            ),
+        )),
+        FH_MUTANT_NONE..=FH_MUTANT_UNSYNC_WRITER => {
             ACTIVE.store(mutant, Ordering::SeqCst);
             Ok(())
         }
@@ -51,7 +84,12 @@ pub fn set(mutant: u32) -> Result<()> {
 
 /// Whether `mutant` is the active mutant.
 pub fn is_active(mutant: u32) -> bool {
-    ACTIVE.load(Ordering::SeqCst) == mutant
+    active() == mutant
+}
+
+/// The active mutant.
+pub fn active() -> u32 {
+    ACTIVE.load(Ordering::SeqCst)
 }
 
 /// Fires the active trigger mutant if `data` is the trigger (see the module).
@@ -59,7 +97,7 @@ pub fn on_write(data: &[u8]) {
     if !matches!(data, [0xFD, _, _]) {
         return;
     }
-    match ACTIVE.load(Ordering::SeqCst) {
+    match active() {
         FH_MUTANT_SEGFAULT => crate::ffi::write_through_null(),
         FH_MUTANT_HANG => loop {
             thread::sleep(Duration::from_secs(3600));
@@ -68,4 +106,71 @@ pub fn on_write(data: &[u8]) {
         FH_MUTANT_CAUGHT_PANIC => panic!("FH_MUTANT_CAUGHT_PANIC: the trigger write panicked"),
         _ => {}
     }
+}
+
+/// The window of a racy mutant between its check and its update: yields the
+/// CPU, then spins briefly, so that concurrent calls from other threads land
+/// in it often.
+pub fn race_window() {
+    thread::yield_now();
+    let start = Instant::now();
+    while start.elapsed() < RACE_WINDOW {
+        std::hint::spin_loop();
+    }
+}
+
+/// Bytes past the end that the bounds check accepts for a resource of `size`
+/// bytes: 1 under `BOUNDS_OFF_BY_ONE` when the resource has memory, else 0.
+pub fn bounds_slack(size: u64) -> u64 {
+    u64::from(size > 0 && is_active(FH_MUTANT_BOUNDS_OFF_BY_ONE))
+}
+
+/// The reference count at or below which a release kills: 1 under
+/// `EARLY_FREE` (off by one), else 0.
+pub fn death_threshold() -> u32 {
+    u32::from(is_active(FH_MUTANT_EARLY_FREE))
+}
+
+/// The generation a slot at `generation` gets for its next resource: the
+/// next one, or under `GENERATION_WRAP` the next one of 1, 2, 3, 1, ...
+pub fn next_generation(generation: u32) -> u32 {
+    if is_active(FH_MUTANT_GENERATION_WRAP) {
+        if generation >= 3 {
+            1
+        } else {
+            generation + 1
+        }
+    } else {
+        generation + 1
+    }
+}
+
+/// `fh_quiesce`'s bound: [`MUTANT_QUIESCE_TIMEOUT`] under `RECLAIM_NEVER`,
+/// else `normal`.
+pub fn quiesce_timeout(normal: Duration) -> Duration {
+    if is_active(FH_MUTANT_RECLAIM_NEVER) {
+        MUTANT_QUIESCE_TIMEOUT
+    } else {
+        normal
+    }
+}
+
+/// The process-wide last-error message of `SHARED_LAST_ERROR`.
+static SHARED_LAST_ERROR: Mutex<String> = Mutex::new(String::new());
+
+/// Under `SHARED_LAST_ERROR`: makes `message` the process-wide last error,
+/// then yields (the window in which another thread's error replaces it before
+/// this thread asks for it), and returns true. Otherwise false.
+pub fn set_shared_last_error(message: &str) -> bool {
+    if !is_active(FH_MUTANT_SHARED_LAST_ERROR) {
+        return false;
+    }
+    message.clone_into(&mut lock(&SHARED_LAST_ERROR));
+    race_window();
+    true
+}
+
+/// Under `SHARED_LAST_ERROR`, the process-wide last error.
+pub fn shared_last_error() -> Option<String> {
+    is_active(FH_MUTANT_SHARED_LAST_ERROR).then(|| lock(&SHARED_LAST_ERROR).clone())
 }

@@ -107,6 +107,11 @@ impl Reclaimer {
         }
     }
 
+    /// The session's strategy.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
     /// The session's counters, locked.
     pub fn counters(&self) -> MutexGuard<'_, Counters> {
         lock(&self.shared.counters)
@@ -133,6 +138,12 @@ impl Reclaimer {
                     pending.resources.insert(id, resource);
                     id
                 };
+                #[cfg(feature = "mutants")]
+                if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_RECLAIM_NEVER) {
+                    // The garbage is never collected: it stays pending until
+                    // fh_shutdown, and fh_quiesce times out.
+                    return;
+                }
                 let shared = Arc::clone(&self.shared);
                 let guard = epoch::pin();
                 guard.defer(move || shared.reclaim(id));

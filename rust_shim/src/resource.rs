@@ -76,6 +76,12 @@ impl Resource {
     pub fn read(&self, handle: u64, offset: usize, dst: &mut [u8]) -> Result<()> {
         let bytes = read(&self.bytes);
         let bytes = bytes.as_deref().ok_or_else(|| freed(handle))?;
+        #[cfg(feature = "mutants")]
+        if offset + dst.len() > bytes.len() {
+            // FH_MUTANT_BOUNDS_OFF_BY_ONE let one byte past the end through.
+            crate::ffi::read_past_end(bytes, offset, dst);
+            return Ok(());
+        }
         dst.copy_from_slice(&bytes[offset..offset + dst.len()]);
         Ok(())
     }
@@ -84,6 +90,12 @@ impl Resource {
     pub fn write(&self, handle: u64, offset: usize, src: &[u8]) -> Result<()> {
         let mut bytes = write(&self.bytes);
         let bytes = bytes.as_deref_mut().ok_or_else(|| freed(handle))?;
+        #[cfg(feature = "mutants")]
+        if offset + src.len() > bytes.len() {
+            // FH_MUTANT_BOUNDS_OFF_BY_ONE let one byte past the end through.
+            crate::ffi::write_past_end(bytes, offset, src);
+            return Ok(());
+        }
         bytes[offset..offset + src.len()].copy_from_slice(src);
         Ok(())
     }
@@ -92,6 +104,33 @@ impl Resource {
     pub fn free(&self) {
         let bytes = write(&self.bytes).take();
         drop(bytes);
+    }
+
+    /// `FH_MUTANT_UNSYNC_WRITER`: copies `src` to `offset` one byte at a time,
+    /// taking the lock for each byte only and yielding between bytes, so that
+    /// concurrent writers interleave and readers see part of the write. Each
+    /// byte store is still locked: the bug is the torn write, not a data race.
+    #[cfg(feature = "mutants")]
+    pub fn write_unsynced(&self, handle: u64, offset: usize, src: &[u8]) -> Result<()> {
+        for (i, &byte) in src.iter().enumerate() {
+            write(&self.bytes)
+                .as_deref_mut()
+                .ok_or_else(|| freed(handle))?[offset + i] = byte;
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
+
+    /// Frees the bytes now, like [`Resource::free`], and returns their
+    /// (dangling) address for `FH_MUTANT_STALE_USE_AFTER_FREE` and
+    /// `FH_MUTANT_DOUBLE_RELEASE`; `None` if they were freed already.
+    #[cfg(feature = "mutants")]
+    pub(crate) fn free_keeping_address(&self) -> Option<crate::ffi::RawBytes> {
+        let mut bytes = write(&self.bytes).take()?;
+        let address = crate::ffi::RawBytes::of(&mut bytes);
+        // The allocation really goes back to the allocator here.
+        drop(bytes);
+        Some(address)
     }
 }
 

@@ -27,7 +27,12 @@ use crate::stats::Counters;
 use crate::sync::{read, write};
 use crate::table::Table;
 
-/// How long `fh_quiesce` waits for deferred reclamation.
+#[cfg(feature = "mutants")]
+mod mutant;
+
+/// How long `fh_quiesce` waits for deferred reclamation. (In `mutants`
+/// builds, while `FH_MUTANT_RECLAIM_NEVER` is active, the bound is
+/// [`crate::mutants::MUTANT_QUIESCE_TIMEOUT`] instead.)
 pub const QUIESCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// An open session.
@@ -37,6 +42,9 @@ pub struct Session {
     max_total_bytes: u64,
     table: RwLock<Table<Arc<Resource>>>,
     reclaimer: Reclaimer,
+    /// State of the test mutants that keep dangling pointers.
+    #[cfg(feature = "mutants")]
+    mutant: mutant::State,
 }
 
 impl Session {
@@ -61,6 +69,8 @@ impl Session {
             max_total_bytes: config.max_total_bytes,
             table: RwLock::new(Table::new(config.capacity)),
             reclaimer: Reclaimer::new(strategy),
+            #[cfg(feature = "mutants")]
+            mutant: mutant::State::default(),
         })
     }
 
@@ -72,11 +82,19 @@ impl Session {
 
     /// Adds one reference.
     pub fn acquire(&self, handle: u64) -> Result<()> {
+        #[cfg(feature = "mutants")]
+        if let Some(result) = self.acquire_mutant(handle) {
+            return result;
+        }
         write(&self.table).acquire(handle)
     }
 
     /// Drops one reference; the last one kills the resource.
     pub fn release(&self, handle: u64) -> Result<()> {
+        #[cfg(feature = "mutants")]
+        if let Some(result) = self.release_mutant(handle) {
+            return result;
+        }
         let dead = {
             let mut table = write(&self.table);
             let dead = table.release(handle)?;
@@ -94,25 +112,50 @@ impl Session {
     /// Copies `data` into the resource at `offset`.
     pub fn write<'a>(&self, handle: u64, offset: u64, data: impl Source<'a>) -> Result<()> {
         let _pin = self.reclaimer.pin();
-        let resource = self.lookup(handle)?;
+        let resource = match self.lookup(handle) {
+            Ok(resource) => resource,
+            Err(error) => {
+                #[cfg(feature = "mutants")]
+                if let Some(dangling) = self.dangling(handle, &error) {
+                    return mutant::write_dangling(handle, dangling, offset, data);
+                }
+                return Err(error);
+            }
+        };
         if resource.read_only() {
             return Err(Error::new(
                 FH_READ_ONLY,
                 format!("handle {handle:#x} is a read-only snapshot"),
             ));
         }
-        let range = byte_range(handle, &resource, offset, data.byte_len())?;
+        let range = byte_range(handle, resource.size(), offset, data.byte_len());
+        #[cfg(feature = "mutants")]
+        self.leak_on_error(handle, &resource, &range);
+        let range = range?;
         let data = data.into_slice();
         #[cfg(feature = "mutants")]
         crate::mutants::on_write(data);
+        #[cfg(feature = "mutants")]
+        if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_UNSYNC_WRITER) {
+            return resource.write_unsynced(handle, range.start, data);
+        }
         resource.write(handle, range.start, data)
     }
 
     /// Copies `buf.byte_len()` bytes of the resource at `offset` into `buf`.
     pub fn read<'a>(&self, handle: u64, offset: u64, buf: impl Sink<'a>) -> Result<()> {
         let _pin = self.reclaimer.pin();
-        let resource = self.lookup(handle)?;
-        let range = byte_range(handle, &resource, offset, buf.byte_len())?;
+        let resource = match self.lookup(handle) {
+            Ok(resource) => resource,
+            Err(error) => {
+                #[cfg(feature = "mutants")]
+                if let Some(dangling) = self.dangling(handle, &error) {
+                    return mutant::read_dangling(handle, dangling, offset, buf);
+                }
+                return Err(error);
+            }
+        };
+        let range = byte_range(handle, resource.size(), offset, buf.byte_len())?;
         resource.read(handle, range.start, buf.into_prefix(range.len()))
     }
 
@@ -146,7 +189,11 @@ impl Session {
 
     /// Waits (at most [`QUIESCE_TIMEOUT`]) until no dead resource is pending.
     pub fn quiesce(&self) -> Result<()> {
-        self.reclaimer.quiesce(QUIESCE_TIMEOUT)
+        #[cfg(feature = "mutants")]
+        let timeout = crate::mutants::quiesce_timeout(QUIESCE_TIMEOUT);
+        #[cfg(not(feature = "mutants"))]
+        let timeout = QUIESCE_TIMEOUT;
+        self.reclaimer.quiesce(timeout)
     }
 
     /// Closes the session, freeing every live and pending resource; returns
@@ -206,8 +253,9 @@ impl Session {
     }
 }
 
-/// The bytes `offset..offset + len` of `resource`, or `FH_OVERFLOW`/`FH_BOUNDS`.
-fn byte_range(handle: u64, resource: &Resource, offset: u64, len: usize) -> Result<Range<usize>> {
+/// The bytes `offset..offset + len` of a resource of `size` bytes, or
+/// `FH_OVERFLOW`/`FH_BOUNDS`.
+fn byte_range(handle: u64, size: u64, offset: u64, len: usize) -> Result<Range<usize>> {
     // usize is at most 64 bits on every supported target.
     let end = offset.checked_add(len as u64).ok_or_else(|| {
         Error::new(
@@ -215,13 +263,14 @@ fn byte_range(handle: u64, resource: &Resource, offset: u64, len: usize) -> Resu
             format!("offset {offset} + length {len} overflows 64 bits"),
         )
     })?;
-    if end > resource.size() {
+    #[cfg(feature = "mutants")]
+    let limit = size + crate::mutants::bounds_slack(size);
+    #[cfg(not(feature = "mutants"))]
+    let limit = size;
+    if end > limit {
         return Err(Error::new(
             FH_BOUNDS,
-            format!(
-                "offset {offset} + length {len} exceeds size {} of handle {handle:#x}",
-                resource.size()
-            ),
+            format!("offset {offset} + length {len} exceeds size {size} of handle {handle:#x}"),
         ));
     }
     // `end <= size`, and a resource's size fits in usize (it was allocated).

@@ -19,15 +19,21 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::contract::{FH_EXHAUSTED, FH_INVALID_HANDLE, FH_OVERFLOW, FH_STALE_HANDLE};
 use crate::error::{Error, Result};
 
 /// A live value with its reference count (always >= 1).
+///
+/// The count is an `AtomicU32` only so that the test mutant
+/// `FH_MUTANT_RACY_REFCOUNT` can update it under the table's read lock; every
+/// other access goes through `&mut` (`get_mut`) or a relaxed load, which
+/// compile to the plain accesses of a `u32`.
 #[derive(Debug)]
 pub struct Entry<T> {
     value: T,
-    refs: u32,
+    refs: AtomicU32,
 }
 
 impl<T> Entry<T> {
@@ -38,7 +44,7 @@ impl<T> Entry<T> {
 
     /// The current reference count.
     pub fn refs(&self) -> u32 {
-        self.refs
+        self.refs.load(Ordering::Relaxed)
     }
 }
 
@@ -109,8 +115,11 @@ impl<T> Table<T> {
         };
         let slot = &mut self.slots[index];
         // Retired slots (generation u32::MAX) never return to `free`.
-        slot.generation += 1;
-        slot.entry = Some(Entry { value, refs: 1 });
+        slot.generation = next_generation(slot.generation);
+        slot.entry = Some(Entry {
+            value,
+            refs: AtomicU32::new(1),
+        });
         // `index < capacity <= 2^20`, so it fits in u32.
         Ok(handle(index as u32, slot.generation))
     }
@@ -131,7 +140,8 @@ impl<T> Table<T> {
             .entry
             .as_mut()
             .expect("locate returns live slots");
-        entry.refs = entry.refs.checked_add(1).ok_or_else(|| {
+        let refs = entry.refs.get_mut();
+        *refs = refs.checked_add(1).ok_or_else(|| {
             Error::new(
                 FH_OVERFLOW,
                 format!("handle {handle:#x} already has {} references", u32::MAX),
@@ -146,8 +156,9 @@ impl<T> Table<T> {
         let index = self.locate(handle)?;
         let slot = &mut self.slots[index];
         let entry = slot.entry.as_mut().expect("locate returns live slots");
-        entry.refs -= 1;
-        if entry.refs > 0 {
+        let refs = entry.refs.get_mut();
+        *refs -= 1;
+        if *refs > death_threshold() {
             return Ok(None);
         }
         let dead = slot.entry.take().expect("checked above");
@@ -214,6 +225,61 @@ fn skip_generation() -> bool {
     false
 }
 
+/// The next generation of a slot (`FH_MUTANT_GENERATION_WRAP` cycles 1, 2, 3).
+#[cfg(feature = "mutants")]
+fn next_generation(generation: u32) -> u32 {
+    crate::mutants::next_generation(generation)
+}
+
+/// Without the `mutants` feature: the next generation.
+#[cfg(not(feature = "mutants"))]
+fn next_generation(generation: u32) -> u32 {
+    generation + 1
+}
+
+/// The count at or below which a release kills (`FH_MUTANT_EARLY_FREE`: 1).
+#[cfg(feature = "mutants")]
+fn death_threshold() -> u32 {
+    crate::mutants::death_threshold()
+}
+
+/// Without the `mutants` feature a release kills at 0.
+#[cfg(not(feature = "mutants"))]
+fn death_threshold() -> u32 {
+    0
+}
+
+/// Table operations of the racy and dangling-pointer test mutants.
+#[cfg(feature = "mutants")]
+impl<T> Table<T> {
+    /// The generation of `slot` if it has been used and is free now (its
+    /// resource died and no other took its place).
+    pub fn free_generation(&self, slot: u32) -> Option<u32> {
+        let slot = self.slots.get(slot as usize)?;
+        slot.entry.is_none().then_some(slot.generation)
+    }
+
+    /// `FH_MUTANT_RACY_REFCOUNT`: stores `refs` as the count of `handle` if it
+    /// is still live, without the write lock (the lost update is the bug).
+    pub fn store_refs(&self, handle: u64, refs: u32) {
+        if let Ok(entry) = self.get(handle) {
+            entry.refs.store(refs, Ordering::Relaxed);
+        }
+    }
+
+    /// `FH_MUTANT_RACY_REFCOUNT`: kills `handle` whatever its count, if it is
+    /// still live; returns the value as [`Table::release`] does.
+    pub fn kill(&mut self, handle: u64) -> Option<T> {
+        let index = self.locate(handle).ok()?;
+        let slot = &mut self.slots[index];
+        let dead = slot.entry.take().expect("locate returns live slots");
+        if slot.generation != u32::MAX {
+            self.free.push(Reverse(index as u32));
+        }
+        Some(dead.value)
+    }
+}
+
 #[cfg(test)]
 impl<T> Table<T> {
     /// Test helper: sets the generation of the used slot `index`.
@@ -224,7 +290,12 @@ impl<T> Table<T> {
     /// Test helper: sets the reference count of a live handle.
     fn set_refs(&mut self, handle: u64, refs: u32) {
         let index = self.locate(handle).expect("live handle");
-        self.slots[index].entry.as_mut().expect("live").refs = refs;
+        *self.slots[index]
+            .entry
+            .as_mut()
+            .expect("live")
+            .refs
+            .get_mut() = refs;
     }
 }
 

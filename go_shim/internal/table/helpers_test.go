@@ -29,7 +29,7 @@ func (a *goHeap) Alloc(n uint64) []byte {
 	if n > a.limit {
 		return nil
 	}
-	b := make([]byte, n)
+	b := make([]byte, n, n+1) // a spare byte for the BOUNDS_OFF_BY_ONE mutant to overflow into
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.live[&b[0]] = n

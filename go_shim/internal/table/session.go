@@ -40,6 +40,7 @@ import (
 //
 // Between the death and the free the resource is pending in the counters.
 type session struct {
+	mut            sessionMutants // test mutants' state: empty (and zero-sized) in release builds
 	cfg            Config
 	alloc          Allocator
 	quiesceTimeout time.Duration
@@ -224,15 +225,16 @@ func (s *session) install(r *resource) (Handle, error) {
 		s.slots = append(s.slots, slot{})
 	}
 	sl := &s.slots[idx]
-	sl.gen++
+	sl.gen = nextGeneration(sl.gen)
 	sl.res = r
 	r.handle = makeHandle(idx, sl.gen)
 	r.refs = 1
 	r.pins.Store(1)
 	s.unreclaimed[r.handle] = r.buf
-	if s.cfg.Strategy == GoCleanup {
+	if s.cfg.Strategy == GoCleanup && !s.mutantCleanup(r) {
 		runtime.AddCleanup(r, s.reclaim, r.handle)
 	}
+	mutantInstalled(r)
 	s.count.Created++
 	s.count.LiveResources++
 	s.count.LiveBytes += r.size
@@ -251,6 +253,9 @@ func (s *session) create(size uint64) (Handle, error) {
 }
 
 func (s *session) acquire(h Handle) error {
+	if handled, err := s.mutantAcquire(h); handled {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, err := s.lookup(h)
@@ -265,19 +270,31 @@ func (s *session) acquire(h Handle) error {
 }
 
 func (s *session) release(h Handle) error {
+	if handled, err := s.mutantRelease(h); handled {
+		return err
+	}
 	s.mu.Lock()
 	r, err := s.lookup(h)
 	if err != nil {
 		s.mu.Unlock()
-		return err
+		return s.mutantStaleRelease(h, err)
 	}
 	r.refs--
-	if r.refs > 0 {
+	if r.refs > deathThreshold() {
 		s.mu.Unlock()
 		return nil
 	}
-	// The resource dies: its slot is free (unless retired) and its handle
-	// stale from now on; its memory is pending until reclaimed.
+	s.kill(r)
+	s.mu.Unlock()
+	s.unpin(r) // the pin of its life
+	return nil
+}
+
+// kill makes r, whose last reference was just dropped, die: its slot is
+// free (unless retired) and its handle stale from now on; its memory is
+// pending until reclaimed. s.mu must be held; the caller then drops the pin
+// of its life (unpin) once s.mu is released.
+func (s *session) kill(r *resource) {
 	idx := r.handle.slot()
 	s.slots[idx].res = nil
 	if s.slots[idx].gen != math.MaxUint32 {
@@ -287,19 +304,22 @@ func (s *session) release(h Handle) error {
 	s.count.LiveBytes -= r.size
 	s.count.PendingResources++
 	s.count.PendingBytes += r.size
-	s.mu.Unlock()
-	s.unpin(r) // the pin of its life
-	return nil
+	s.mutantDied(r)
 }
 
 // checkRange applies steps 5 and 6 of the check order to an access of n
 // bytes at offset in r.
 func checkRange(r *resource, offset, n uint64) error {
+	return checkBounds(r.handle, r.size, offset, n)
+}
+
+// checkBounds is checkRange for the resource h of size bytes.
+func checkBounds(h Handle, size, offset, n uint64) error {
 	if n > math.MaxUint64-offset {
-		return fail(Overflow, "handle %v: offset %d + len %d overflows 64 bits", r.handle, offset, n)
+		return fail(Overflow, "handle %v: offset %d + len %d overflows 64 bits", h, offset, n)
 	}
-	if offset+n > r.size {
-		return fail(Bounds, "handle %v: offset %d + len %d exceeds the size of %d bytes", r.handle, offset, n, r.size)
+	if offset+n > size+boundsSlack(size) {
+		return fail(Bounds, "handle %v: offset %d + len %d exceeds the size of %d bytes", h, offset, n, size)
 	}
 	return nil
 }
@@ -307,27 +327,31 @@ func checkRange(r *resource, offset, n uint64) error {
 func (s *session) write(h Handle, offset uint64, data Buffer) error {
 	r, err := s.pin(h)
 	if err != nil {
-		return err
+		return s.mutantStaleWrite(h, offset, data, err)
 	}
 	defer s.unpin(r)
 	if r.readOnly {
 		return fail(ReadOnly, "handle %v is a snapshot, which is read-only", h)
 	}
 	if err := checkRange(r, offset, data.Len()); err != nil {
+		s.mutantLeakOnError(r, err)
 		return err
 	}
 	src := data.Bytes()
 	injectWriteMutant(src)
+	if mutantUnsyncWrite(r, offset, src) {
+		return nil
+	}
 	r.buf.mu.Lock()
 	defer r.buf.mu.Unlock()
-	copy(r.buf.mem[offset:], src)
+	copyIn(r.buf.mem, offset, src)
 	return nil
 }
 
 func (s *session) read(h Handle, offset uint64, buf Buffer) error {
 	r, err := s.pin(h)
 	if err != nil {
-		return err
+		return s.mutantStaleRead(h, offset, buf, err)
 	}
 	defer s.unpin(r)
 	if err := checkRange(r, offset, buf.Len()); err != nil {
@@ -336,7 +360,7 @@ func (s *session) read(h Handle, offset uint64, buf Buffer) error {
 	dst := buf.Bytes()
 	r.buf.mu.RLock()
 	defer r.buf.mu.RUnlock()
-	copy(dst, r.buf.mem[offset:])
+	copyOut(dst, r.buf.mem, offset)
 	return nil
 }
 
@@ -396,8 +420,13 @@ func (s *session) stats() Stats {
 // GoCleanup it forces garbage collections so the cleanups run; with
 // Immediate a resource is pending only while a call that reached it before
 // its death is still copying, so it just waits for those calls.
+//
+// The bound is the session's quiesceTimeout (5 s); in mutants builds,
+// while MutantReclaimNever is active, it is mutantQuiesceTimeout (1 s), so
+// that the time-out that mutant causes is detected sooner.
 func (s *session) quiesce() error {
-	deadline := time.Now().Add(s.quiesceTimeout)
+	timeout := quiesceTimeout(s.quiesceTimeout)
+	deadline := time.Now().Add(timeout)
 	for {
 		st := s.stats()
 		if st.PendingResources == 0 && st.PendingBytes == 0 {
@@ -405,7 +434,7 @@ func (s *session) quiesce() error {
 		}
 		if time.Now().After(deadline) {
 			return fail(TimedOut, "%d dead resources (%d bytes) still await reclamation after %v; nothing is lost, call again",
-				st.PendingResources, st.PendingBytes, s.quiesceTimeout)
+				st.PendingResources, st.PendingBytes, timeout)
 		}
 		if s.cfg.Strategy == GoCleanup {
 			runtime.GC()
@@ -423,6 +452,7 @@ func (s *session) close() Stats {
 	report := s.count
 	for _, buf := range s.unreclaimed {
 		s.disown(buf)
+		mutantForget(buf)
 	}
 	s.unreclaimed, s.slots, s.free = nil, nil, nil
 	return report

@@ -1,0 +1,129 @@
+//go:build mutants && !race
+
+package table
+
+// Tests of the racy mutants: each shows its race with goroutines within a
+// bounded number of tries. They race on purpose, so they are left out of
+// -race runs (the Makefile runs -race without the mutants tag anyway).
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// within runs attempt up to tries times; true as soon as one shows the bug.
+func within(tries int, attempt func() bool) bool {
+	for range tries {
+		if attempt() {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMutantRacyAcquire(t *testing.T) {
+	withMutant(t, MutantRacyAcquire)
+	l, _ := open(t, defaultConfig())
+	h := mustCreate(t, l, 4)
+	mustOK(t, l.Acquire(h)) // alone it acquires
+	mustOK(t, l.Release(h))
+	mustOK(t, l.Release(h))
+	wantStatus(t, l.Acquire(h), StaleHandle)
+	raced := within(1000, func() bool {
+		h := mustCreate(t, l, 4)
+		var acquired error
+		var wg sync.WaitGroup
+		wg.Go(func() { acquired = l.Acquire(h) })
+		time.Sleep(5 * time.Microsecond)
+		mustOK(t, l.Release(h))
+		wg.Wait()
+		// Both succeeded, so the resource must be alive with one reference
+		// in either order; under the mutant it can be dead.
+		var info ResourceInfo
+		dead := StatusOf(l.Info(h, &info)) == StaleHandle
+		if !dead {
+			mustOK(t, l.Release(h))
+		}
+		return acquired == nil && dead
+	})
+	if !raced {
+		t.Fatal("no acquire raced the last release")
+	}
+}
+
+func TestMutantRacyRefcount(t *testing.T) {
+	withMutant(t, MutantRacyRefcount)
+	l, _ := open(t, defaultConfig())
+	h := mustCreate(t, l, 4)
+	const goroutines, acquires = 4, 200
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range acquires {
+				if err := l.Acquire(h); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var info ResourceInfo
+	mustOK(t, l.Info(h, &info))
+	if info.Refs >= 1+goroutines*acquires {
+		t.Fatalf("no update lost: %d references", info.Refs)
+	}
+	mustOK(t, l.Release(mustCreate(t, l, 4))) // alone, a release at 1 still kills
+}
+
+func TestMutantUnsyncWriter(t *testing.T) {
+	withMutant(t, MutantUnsyncWriter)
+	l, _ := open(t, defaultConfig())
+	h := mustCreate(t, l, 64)
+	// A writer writes whole resources of one value; a reader must see each
+	// write entirely or not at all, but sees torn ones.
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		b := make(goBuf, 64)
+		for i := 0; !stop.Load(); i++ {
+			for j := range b {
+				b[j] = byte(i)
+			}
+			if err := l.Write(h, 0, b); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	torn := within(10000, func() bool { return !uniform(readAll(t, l, h, 64)) })
+	stop.Store(true)
+	wg.Wait()
+	if !torn {
+		t.Fatal("no read saw part of a write")
+	}
+}
+
+func TestMutantSharedLastError(t *testing.T) {
+	withMutant(t, MutantSharedLastError)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	foreign := 0
+	for i := range 2 {
+		wg.Go(func() {
+			mine := []string{"fh_acquire: handle one", "fh_release: handle two"}[i]
+			for range 500 {
+				SetSharedLastError(mine)
+				if msg, _ := SharedLastError(); msg != mine {
+					mu.Lock()
+					foreign++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if foreign == 0 {
+		t.Fatal("never saw the other goroutine's message")
+	}
+}
