@@ -70,11 +70,16 @@ enum fh_mutant {
                                      yield, then a store, outside any lock: concurrent
                                      acquire/release lose updates (needs concurrent
                                      calls). */
-    FH_MUTANT_UNSYNC_WRITER = 18   /* fh_write copies byte by byte without the resource
+    FH_MUTANT_UNSYNC_WRITER = 18,  /* fh_write copies byte by byte without the resource
                                      lock, yielding between bytes: concurrent writers
                                      interleave and readers see torn writes (needs
                                      concurrent calls). */
-    /* 19..: free. A number is never reused for another mutant. */
+    FH_MUTANT_MAGIC_CRASH = 19     /* a successful fh_write whose data is at least 4 bytes
+                                     long and starts with the bytes 46 55 5A 5A ("FUZZ")
+                                     writes through a null pointer (SIGSEGV). The magic
+                                     is compared in native code, one byte at a time, so
+                                     only coverage guidance finds it quickly. */
+    /* 20..: free. A number is never reused for another mutant. */
 };
 
 /* Switch the process-wide mutant. Errors: FH_INVALID_ARGUMENT for an unknown
