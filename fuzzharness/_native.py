@@ -26,9 +26,12 @@ from .errors import TargetNotBuilt
 from .model import ResourceInfo, StatsValue
 from .program import MAX_READ_LEN
 
-__all__ = ["Library", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner"]
+__all__ = ["Library", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner",
+           "NO_STEP", "LAST_ERROR_CAP"]  # fmt: skip
 
 _DLOPEN_FLAGS = os.RTLD_NOW | os.RTLD_LOCAL | getattr(os, "RTLD_NODELETE", 0)
+#: Buffer size for fh_last_error (bytes, NUL included): messages are kept up to cap - 1 bytes.
+LAST_ERROR_CAP = 1024
 
 
 def lsan_leak_check() -> int | None:
@@ -50,6 +53,22 @@ def lsan_leak_check() -> int | None:
 
 
 __all__.append("lsan_leak_check")
+
+
+def preload_global(path: str | Path) -> None:
+    """Open a shared object RTLD_GLOBAL (and never unload it), so that libraries loaded
+    later resolve their undefined symbols against it.
+
+    For the coverage builds (:mod:`fuzzharness.coverage`): they leave libFuzzer's
+    ``__sanitizer_cov_*`` hooks undefined, and atheris opens its libFuzzer RTLD_LOCAL
+    (see shared/TOOLCHAIN-FACTS.md). ctypes, not cffi: nothing of it is called from here.
+    """
+    import ctypes
+
+    ctypes.CDLL(str(path), mode=os.RTLD_NOW | os.RTLD_GLOBAL | getattr(os, "RTLD_NODELETE", 0))
+
+
+__all__.append("preload_global")
 
 
 def cdef_source(with_testing: bool) -> str:
@@ -76,7 +95,7 @@ class Library:
         self._stats_out = ffi.new("fh_stats *")
         self._info_out = ffi.new("fh_resource_info *")
         self._read_buf = ffi.new("uint8_t[]", MAX_READ_LEN)
-        self._error_buf = ffi.new("char[]", 1024)
+        self._error_buf = ffi.new("char[]", LAST_ERROR_CAP)
         self._error_len = ffi.new("size_t *")
 
     # -- session -------------------------------------------------------------------
@@ -258,12 +277,15 @@ from .contract import PROJECT_ROOT as _PROJECT_ROOT
 RUNNER_SOURCE = Path(__file__).with_name("runner.c")
 RUNNER_DECLS = Path(__file__).with_name("runner_decls.h")
 RUNNER_DIR = _PROJECT_ROOT / "build" / "runner"
-#: Bytes kept of each fh_last_error message (the full length is recorded too).
+#: Bytes kept of each fh_last_error message in stress runs (the full length is recorded
+#: too); sequential programs use LAST_ERROR_CAP, as Library.last_error does.
 RUNNER_MSG_CAP = 256
 
 #: Op codes of the runner (enum fhr_code), in program.py's opcode order.
 RUNNER_CODES = ("create", "acquire", "release", "write", "read", "snapshot", "info", "stats", "quiesce")
 H_NONE, H_RAW, H_SHARED, H_LOCAL = 0, 1, 2, 3
+#: The progress value meaning "no step in flight".
+NO_STEP = (1 << 64) - 1
 P_NONE, P_YIELD, P_SPIN = 0, 1, 2
 
 _OP_STRUCT = _struct.Struct("<BBBBIIIQQQ")
@@ -298,7 +320,7 @@ class NativeRecord(_NamedTuple):
     out: int  #: create/snapshot: new handle (0 on error); info: size
     refs: int
     read_only: int
-    t_invoke: int  #: CLOCK_MONOTONIC ns (0 when timestamps are off)
+    t_invoke: int  #: CLOCK_MONOTONIC ns (0 when timestamps are off; read from the TSC where invariant)
     t_return: int
     stats: tuple[int, ...] | None
     data: bytes | None  #: read bytes on OK
@@ -365,9 +387,12 @@ def _runner_module() -> Any:
 class NativeRunner:
     """Runs op programs on native threads against one loaded :class:`Library`."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, progress: Any = None) -> None:
+        """``progress``: an optional writable buffer of at least 8 bytes (e.g. an mmap the
+        supervisor shares) where :meth:`run_sequential` publishes the op in flight."""
         module = _runner_module()
         self.ffi, self.lib = module.ffi, module.lib
+        self._progress = self.ffi.from_buffer("uint64_t[]", progress) if progress is not None else self.ffi.NULL
         names = {"stats": "fh_get_stats"}
         self.table = self.ffi.new("fhr_table *")
         for field_name in _CONTRACT_FUNCTIONS:
@@ -378,6 +403,94 @@ class NativeRunner:
         """CLOCK_MONOTONIC in ns, the runner's own clock."""
         return self.lib.fhr_clock()
 
+    def clock_source(self) -> str:
+        """What the invoke/return stamps are read from: ``tsc`` (invariant TSC, converted
+        to CLOCK_MONOTONIC ns) or ``clock_gettime``."""
+        return "tsc" if self.lib.fhr_clock_source() == 1 else "clock_gettime"
+
+    def set_progress(self, step: int | None) -> None:
+        """Publish the step in flight (None: no step) in the progress buffer, if any."""
+        if self._progress != self.ffi.NULL:
+            self._progress[0] = NO_STEP if step is None else step
+
+    def run_sequential(self, ops: list[Any], progress: bool = False) -> list[NativeRecord]:
+        """Run one op list on the calling thread, timestamps off, keeping fh_last_error
+        messages as :meth:`Library.last_error` does (up to LAST_ERROR_CAP - 1 bytes). With
+        ``progress``, i + 1 is stored in the progress buffer right before op i.
+
+        ``ops``: :class:`NativeOp` values, or plain tuples of its first seven fields
+        (code, hkind, index, value, arg, length, data); perturbations are ignored. This
+        is the per-program path of ``fuzz`` (one call per program), so it reuses native
+        buffers kept from one call to the next instead of allocating new ones.
+        """
+        ffi = self.ffi
+        pack = _OP_STRUCT.pack
+        packed = bytearray()
+        blob = bytearray()
+        out_len = n_local = 0
+        reads: dict[int, tuple[int, int]] = {}
+        stats_ops = set()
+        for i, (code, hkind, index, value, arg, length, data, *_) in enumerate(ops):
+            if code == 3:
+                where, length = len(blob), len(data)
+                blob += data
+            elif code == 4:
+                where = out_len
+                reads[i] = (where, length)
+                out_len += length
+            else:
+                where = length = 0
+                n_local += code == 0 or code == 5
+                if code == 7:
+                    stats_ops.add(i)
+            packed += pack(code, hkind, 0, 0, index, 0, length, value, arg, where)
+        n = len(ops)
+        b = self._sequential_buffers(n, out_len, len(blob))
+        ffi.memmove(b["ops"], packed, len(packed))
+        if blob:
+            ffi.memmove(b["data"], blob, len(blob))
+        th = b["thread"]
+        th.n_ops, th.n_local, th.out_len = n, n_local, out_len
+        th.progress = self._progress if progress else ffi.NULL
+        rc = self.lib.fhr_run(self.table, th, 1, ffi.NULL, 0, b["data"], len(blob), LAST_ERROR_CAP, 0)
+        if rc != 0:
+            raise RuntimeError(f"native runner failed (rc {rc})")
+        out_bytes = ffi.buffer(b["out"], out_len)[:] if out_len else b""
+        msgs = b["msgs"]
+        records = []
+        new = tuple.__new__  # a NativeRecord without the Python-level __new__ (hot loop)
+        for i, (status, _, handle, value, refs, ro, t0, t1, s0, s1, s2, s3, s4, s5) in enumerate(
+            _REC_STRUCT.iter_unpack(ffi.buffer(b["recs"], _REC_STRUCT.size * n))
+        ):
+            data = message = stats = None
+            if status == 0:
+                if i in reads:
+                    where, length = reads[i]
+                    data = out_bytes[where : where + length]
+                elif i in stats_ops:
+                    stats = (s0, s1, s2, s3, s4, s5)
+            elif status != -1:
+                message = ffi.string(msgs + i * LAST_ERROR_CAP).decode("utf-8", "replace")
+            records.append(new(NativeRecord, (status, handle, value, refs, ro, t0, t1, stats, data, message)))
+        return records
+
+    def _sequential_buffers(self, n_ops: int, out_len: int, data_len: int) -> dict[str, Any]:
+        """Native buffers for :meth:`run_sequential`, grown (doubling) when too small."""
+        ffi = self.ffi
+        b = getattr(self, "_seq", None)
+        if b is None or b["cap"] < n_ops or b["out_cap"] < out_len or b["data_cap"] < data_len:
+            old = b or {"cap": 32, "out_cap": 4096, "data_cap": 1024}
+            cap, out_cap, data_cap = (max(old[k] * (2 if old[k] < need else 1), need)
+                                      for k, need in (("cap", n_ops), ("out_cap", out_len), ("data_cap", data_len)))  # fmt: skip
+            b = {"cap": cap, "out_cap": out_cap, "data_cap": data_cap, "ops": ffi.new("fhr_op[]", cap),
+                 "recs": ffi.new("fhr_rec[]", cap), "local": ffi.new("uint64_t[]", cap),
+                 "out": ffi.new("uint8_t[]", out_cap), "msgs": ffi.new("char[]", cap * LAST_ERROR_CAP),
+                 "data": ffi.new("uint8_t[]", data_cap), "thread": ffi.new("fhr_thread *")}  # fmt: skip
+            th = b["thread"]
+            th.ops, th.recs, th.local, th.out, th.msgs = b["ops"], b["recs"], b["local"], b["out"], b["msgs"]
+            self._seq = b
+        return b
+
     def run(
         self, threads: list[list[NativeOp]], shared: list[int] = (), timestamps: bool = True
     ) -> list[list[NativeRecord]]:
@@ -387,9 +500,12 @@ class NativeRunner:
         self.execute(prepared, timestamps)
         return self.collect(prepared)
 
-    def prepare(self, threads: list[list[NativeOp]], shared: list[int] = ()) -> Any:
+    def prepare(
+        self, threads: list[list[NativeOp]], shared: list[int] = (), msg_cap: int = RUNNER_MSG_CAP,
+        progress: bool = False,
+    ) -> Any:  # fmt: skip
         """Pack the op lists into native memory (separate, so a benchmark can time
-        :meth:`execute` alone)."""
+        :meth:`execute` alone). ``progress``: the first thread publishes its progress."""
         ffi = self.ffi
         blob = bytearray()
         keep: list[Any] = []
@@ -418,23 +534,25 @@ class NativeRunner:
             recs = ffi.new("fhr_rec[]", max(n, 1))
             local = ffi.new("uint64_t[]", max(n_local, 1))
             out = ffi.new("uint8_t[]", max(out_len, 1))
-            msgs = ffi.new("char[]", max(n, 1) * RUNNER_MSG_CAP)
+            msgs = ffi.new("char[]", max(n, 1) * msg_cap)
             keep += [c_ops, recs, local, out, msgs]
             ct = cthreads[t]
             ct.ops, ct.n_ops, ct.n_local, ct.recs, ct.local = c_ops, n, n_local, recs, local
             ct.out, ct.out_len, ct.msgs = out, out_len, msgs
+            if progress and t == 0:
+                ct.progress = self._progress
             layouts.append((ops, recs, out, msgs, reads))
         data = bytes(blob) or b"\0"
         c_shared = ffi.new("uint64_t[]", list(shared) or [0])
         c_data = ffi.new("uint8_t[]", data)
-        return (cthreads, len(threads), c_shared, len(shared), c_data, len(blob), layouts, keep)
+        return (cthreads, len(threads), c_shared, len(shared), c_data, len(blob), layouts, keep, msg_cap)
 
     def execute(self, prepared: Any, timestamps: bool = True) -> int:
         """Run prepared programs; returns the wall time of the native call in ns."""
-        cthreads, n_threads, c_shared, n_shared, c_data, data_len, _, _ = prepared
+        cthreads, n_threads, c_shared, n_shared, c_data, data_len, _, _, msg_cap = prepared
         start = self.lib.fhr_clock()
         rc = self.lib.fhr_run(self.table, cthreads, n_threads, c_shared, n_shared, c_data, data_len,
-                              RUNNER_MSG_CAP, 1 if timestamps else 0)  # fmt: skip
+                              msg_cap, 1 if timestamps else 0)  # fmt: skip
         elapsed = self.lib.fhr_clock() - start
         if rc != 0:
             raise RuntimeError(f"native runner failed to start its threads (rc {rc})")
@@ -444,6 +562,7 @@ class NativeRunner:
         """The records of an executed :meth:`prepare` result, per thread."""
         ffi = self.ffi
         results = []
+        cap = prepared[8]
         for ops, recs, out, msgs, reads in prepared[6]:
             raw = ffi.buffer(recs, _REC_STRUCT.size * len(ops))
             out_bytes = bytes(ffi.buffer(out, len(out)))
@@ -457,7 +576,7 @@ class NativeRunner:
                     data = out_bytes[where : where + length]
                 message = None
                 if status not in (0, -1):
-                    chunk = msg_bytes[i * RUNNER_MSG_CAP : (i + 1) * RUNNER_MSG_CAP]
+                    chunk = msg_bytes[i * cap : (i + 1) * cap]
                     message = chunk.split(b"\0", 1)[0].decode("utf-8", "replace")
                 records.append(NativeRecord(status, handle, value, refs, ro, t0, t1,
                                             tuple(stats) if op.code == 7 and status == 0 else None,

@@ -10,6 +10,14 @@ then each op, then a fixed epilogue of ``quiesce``, ``stats`` and ``shutdown`` s
 that every program ends with the leak accounting compared against the model.
 Handle operands are resolved per backend: ``hK`` is the handle *that backend*
 returned for the K-th create/snapshot (0 if that op failed).
+
+:func:`run_program_native` is the fast path of a worker: the same steps, with
+the ops and the epilogue's ``quiesce`` and ``stats`` run by the native runner
+(:class:`fuzzharness._native.NativeRunner`, one call per program, on the
+calling thread, timestamps off). It returns exactly the observations
+:func:`run_program` returns for the same library; ``run_program`` stays the
+reference (the model runs through it, and ``repro`` streams its steps), and
+``tests/abi/test_native_sequential.py`` holds the two to the same traces.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from .contract import Status, Strategy
-from .model import OwnershipModel
+from .model import OwnershipModel, ResourceInfo, StatsValue
 from .program import (
     Acquire,
     Create,
@@ -37,7 +45,8 @@ from .program import (
     op_text,
 )
 
-__all__ = ["Observation", "Step", "steps_of", "run_program", "ModelBackend", "Backend", "EPILOGUE"]
+__all__ = ["Observation", "Step", "steps_of", "run_program", "run_program_native", "ModelBackend", "Backend",
+           "EPILOGUE"]  # fmt: skip
 
 EPILOGUE = ("quiesce", "stats", "shutdown")
 
@@ -173,6 +182,78 @@ def run_program(
     record(backend.quiesce())
     record(backend.stats())
     record(backend.shutdown())
+    return trace
+
+
+#: Runner op codes (fuzzharness/runner_decls.h, enum fhr_code) and handle kinds (enum fhr_hkind).
+_NATIVE_CODE = {Create: 0, Acquire: 1, Release: 2, Write: 3, Read: 4, Snapshot: 5, Info: 6, Stats: 7, Quiesce: 8}
+_H_NONE, _H_RAW, _H_LOCAL = 0, 1, 3
+
+
+def _native_op(op: Op) -> tuple:
+    """``op`` as a runner op tuple (code, hkind, index, value, arg, length, data): ``hK``
+    and ``hK^mask`` index the handles this run produced (0 for a failed producer)."""
+    cls = type(op)
+    if cls is Create:
+        return (0, _H_NONE, 0, 0, op.size, 0, b"")
+    if cls is Stats or cls is Quiesce:
+        return (_NATIVE_CODE[cls], _H_NONE, 0, 0, 0, 0, b"")
+    h = op.handle
+    if type(h) is Ref:
+        hkind, index, value = _H_LOCAL, h.index, 0
+    elif type(h) is Raw:
+        hkind, index, value = _H_RAW, 0, h.value
+    else:
+        hkind, index, value = _H_LOCAL, h.index, h.mask
+    if cls is Write:
+        return (3, hkind, index, value, op.offset, len(op.data), op.data)
+    if cls is Read:
+        return (4, hkind, index, value, op.offset, op.length, b"")
+    return (_NATIVE_CODE[cls], hkind, index, value, 0, 0, b"")
+
+
+def run_program_native(program: Program, library: Any, runner: Any, deferred_strategy: int) -> list[Observation]:
+    """:func:`run_program` on a loaded :class:`~fuzzharness._native.Library` through its
+    :class:`~fuzzharness._native.NativeRunner`: the same list of observations.
+
+    ``init`` and ``shutdown`` are called from Python (they may not overlap anything
+    anyway), every op and the epilogue's ``quiesce`` and ``stats`` in one native call.
+    The runner publishes the step in flight (see ``NativeRunner.set_progress``): a
+    target that kills or hangs the worker is still pinned to its step.
+    """
+    cfg = program.config
+    strategy = Strategy.IMMEDIATE if cfg.strategy == "immediate" else deferred_strategy
+    runner.set_progress(0)
+    status, _ = library.init(cfg.capacity, strategy, cfg.max_resource_bytes, cfg.max_total_bytes)
+    if status != Status.OK:
+        runner.set_progress(None)
+        return [Observation(status, None, library.last_error(), None)]
+    trace = [Observation(status, None, None, None)]
+    ops = [_native_op(op) for op in program.ops + (Quiesce(), Stats())]
+    records = runner.run_sequential(ops, progress=True)
+    append = trace.append
+    for (code, *_), (status, handle, out, refs, read_only, _, _, stats, data, message) in zip(ops, records):
+        if status == 0:  # Status.OK
+            if code == 0 or code == 5:  # create, snapshot: the new handle
+                value: Any = out
+            elif code == 4:  # read
+                value = data
+            elif code == 6:  # info
+                value = ResourceInfo(out, refs, bool(read_only))
+            elif code == 7:  # stats
+                value = StatsValue(*stats)
+            else:
+                value = None
+            append(Observation(status, value, None, handle if 1 <= code <= 6 else None))
+        elif status == -1:
+            raise RuntimeError(f"native runner refused op code {code} (buffer bounds): a harness bug")
+        else:
+            append(Observation(status, None, message, handle if 1 <= code <= 6 else None))
+    runner.set_progress(len(trace))
+    status, value = library.shutdown()
+    trace.append(Observation(status, value if status == Status.OK else None,
+                             library.last_error() if status != Status.OK else None, None))  # fmt: skip
+    runner.set_progress(None)
     return trace
 
 

@@ -13,14 +13,34 @@
  *  - all threads are created, attached to the target's runtime (one
  *    fh_last_error call, which pays Go's first-call-on-a-new-thread cost before
  *    the clock starts) and then released together by a spinning start barrier;
- *  - every op is recorded: resolved handle, status, outputs, and
- *    CLOCK_MONOTONIC invoke/return stamps. One clock read per op (~30 ns
- *    here): the return stamp of an op is the invoke stamp of the next op of
- *    the same thread unless a perturbation runs in between (then a fresh
- *    stamp is taken after it). The recorded interval therefore contains the
- *    real call plus a few ns of the runner's bookkeeping: intervals are only
- *    ever widened, which can make the checker accept more orders, never fewer
- *    (no false alarm), and overlap figures are slightly generous;
+ *  - every op is recorded: resolved handle, status, outputs, and invoke/return
+ *    stamps in CLOCK_MONOTONIC nanoseconds. One clock read per op: the return
+ *    stamp of an op is the invoke stamp of the next op of the same thread
+ *    unless a perturbation runs in between (then a fresh stamp is taken after
+ *    it). The recorded interval therefore contains the real call plus a few ns
+ *    of the runner's bookkeeping: intervals are only ever widened, which can
+ *    make the checker accept more orders, never fewer (no false alarm), and
+ *    overlap figures are slightly generous;
+ *  - the clock (see fhr_clock_setup): on x86-64 with an invariant TSC
+ *    (constant_tsc and nonstop_tsc in /proc/cpuinfo: one rate, never stopped,
+ *    synchronized across cores, so stamps of different threads compare), a
+ *    stamp is LFENCE then RDTSC (Linux's rdtsc_ordered, what the vDSO's
+ *    clock_gettime does too, minus its conversion): LFENCE waits until every
+ *    earlier instruction -- the previous call, its locked release -- has
+ *    executed, so a return stamp is never read before the call's effects.
+ *    A bare RDTSC is cheaper still (~1.6x the bare loop for Rust instead of
+ *    ~2.1x on the development VM, where the fence costs ~20 ns) but may run
+ *    speculatively before the call's last locked instruction, narrowing the
+ *    recorded interval: a possible false non-linearizable finding, so no.
+ *    Ticks are converted to CLOCK_MONOTONIC ns after the
+ *    run, with a rate calibrated against CLOCK_MONOTONIC (once per process,
+ *    refined at every run from the first calibration point) and an anchor
+ *    (tick, ns) pair read at the start of each run. Elsewhere, or with
+ *    FUZZHARNESS_CLOCK=monotonic in the environment, stamps are clock_gettime;
+ *  - sequential runs can publish progress: with fhr_thread.progress set, the
+ *    runner stores i + 1 there right before op i (a plain store into memory the
+ *    caller may share with another process), so when a target kills or hangs
+ *    the process the op in flight is still known;
  *  - after every non-OK status the SAME thread calls fh_last_error and the
  *    message is recorded, so a message leaking between threads shows;
  *  - a buffer passed to fh_write / fh_read is never shorter than len: writes
@@ -60,6 +80,95 @@ static uint64_t fhr_now(void) {
 
 uint64_t fhr_clock(void) { return fhr_now(); }
 
+/* ---- the stamp clock: invariant TSC ticks, or CLOCK_MONOTONIC ns ---------------- */
+
+#if defined(__x86_64__)
+#include <stdio.h>
+#include <x86intrin.h>
+#define FHR_HAVE_TSC 1
+static inline uint64_t fhr_ticks(void) {
+    _mm_lfence();
+    return __rdtsc();
+}
+
+/* 1 if /proc/cpuinfo's flags have constant_tsc and nonstop_tsc (an invariant TSC). */
+static int fhr_tsc_invariant(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[8192];
+    int ok = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5) != 0) continue;
+        ok = strstr(line, " constant_tsc") && strstr(line, " nonstop_tsc");
+        break;
+    }
+    fclose(f);
+    return ok;
+}
+#else
+#define FHR_HAVE_TSC 0
+static inline uint64_t fhr_ticks(void) { return 0; }
+#endif
+
+/* Process-wide clock state, set up by fhr_clock_setup (fhr_run is called by one
+   thread at a time in a worker; the values a run uses are copied into its jobs). */
+static int fhr_clock_kind = -1; /* -1 unknown, 0 clock_gettime, 1 TSC */
+static uint64_t fhr_cal_ticks, fhr_cal_ns; /* first calibration point */
+static double fhr_ns_per_tick;
+
+/* A (ticks, ns) pair read as close together as possible: the pair of the
+   tightest of a few tries (a preemption between the reads shows as a wide one). */
+static void fhr_clock_pair(uint64_t *ticks, uint64_t *ns) {
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        uint64_t a = fhr_ticks(), n = fhr_now(), b = fhr_ticks();
+        if (b - a < best) { best = b - a; *ticks = a + (b - a) / 2; *ns = n; }
+    }
+}
+
+/* Decides the clock (once) and returns its kind; for the TSC, reads this run's
+   anchor and refines the rate against CLOCK_MONOTONIC. */
+static int fhr_clock_setup(uint64_t *anchor_ticks, uint64_t *anchor_ns, double *ns_per_tick) {
+    if (fhr_clock_kind < 0) {
+        const char *forced = getenv("FUZZHARNESS_CLOCK");
+        fhr_clock_kind = FHR_HAVE_TSC && !(forced && strcmp(forced, "monotonic") == 0) && fhr_tsc_invariant();
+        if (fhr_clock_kind == 1) {
+            /* First calibration: ~2 ms of CLOCK_MONOTONIC against the counter. */
+            uint64_t t1, n1;
+            fhr_clock_pair(&fhr_cal_ticks, &fhr_cal_ns);
+            do fhr_clock_pair(&t1, &n1); while (n1 - fhr_cal_ns < 2000000);
+            if (t1 <= fhr_cal_ticks) fhr_clock_kind = 0;
+            else fhr_ns_per_tick = (double)(n1 - fhr_cal_ns) / (double)(t1 - fhr_cal_ticks);
+        }
+    }
+    if (fhr_clock_kind == 1) {
+        fhr_clock_pair(anchor_ticks, anchor_ns);
+        /* The longer the baseline, the better the rate: refine it at every run. */
+        if (*anchor_ns - fhr_cal_ns > 100000000ull && *anchor_ticks > fhr_cal_ticks)
+            fhr_ns_per_tick = (double)(*anchor_ns - fhr_cal_ns) / (double)(*anchor_ticks - fhr_cal_ticks);
+        *ns_per_tick = fhr_ns_per_tick;
+    }
+    return fhr_clock_kind;
+}
+
+static inline uint64_t fhr_stamp(int kind) { return kind == 1 ? fhr_ticks() : fhr_now(); }
+
+/* Ticks recorded by a TSC run, converted to CLOCK_MONOTONIC ns in place. */
+static void fhr_convert(fhr_thread *th, uint64_t anchor_ticks, uint64_t anchor_ns, double ns_per_tick) {
+    for (uint32_t i = 0; i < th->n_ops; i++) {
+        fhr_rec *rec = &th->recs[i];
+        rec->t_invoke = anchor_ns + (uint64_t)(int64_t)((double)(int64_t)(rec->t_invoke - anchor_ticks) * ns_per_tick);
+        rec->t_return = anchor_ns + (uint64_t)(int64_t)((double)(int64_t)(rec->t_return - anchor_ticks) * ns_per_tick);
+    }
+}
+
+/* Which clock stamps use: 1 TSC, 0 clock_gettime (for the benchmark and tests). */
+int fhr_clock_source(void) {
+    uint64_t t, n;
+    double r;
+    return fhr_clock_setup(&t, &n, &r);
+}
+
 static uint64_t fhr_resolve(const fhr_op *op, const uint64_t *shared, uint32_t n_shared,
                             const uint64_t *local, uint32_t n_local) {
     switch (op->hkind) {
@@ -90,7 +199,7 @@ struct fhr_job {
     const uint8_t *data;
     uint64_t data_len;
     uint32_t msg_cap;
-    int timestamps;
+    int timestamps; /* 0: off; 1: clock_gettime; 2: TSC ticks (converted after the run) */
     uint32_t n_threads;
     volatile uint32_t *arrived; /* spinning start barrier: see fhr_thread_main */
 };
@@ -101,7 +210,9 @@ static void fhr_run_ops(struct fhr_job *job) {
     uint32_t produced = 0;
     struct fhr_info_out info;
     struct fhr_stats_out stats;
-    uint64_t last = job->timestamps ? fhr_now() : 0;
+    const int ts = job->timestamps;
+    volatile uint64_t *progress = th->progress;
+    uint64_t last = ts ? fhr_stamp(ts - 1) : 0;
     for (uint32_t i = 0; i < th->n_ops; i++) {
         const fhr_op *op = &th->ops[i];
         fhr_rec *rec = &th->recs[i];
@@ -110,9 +221,10 @@ static void fhr_run_ops(struct fhr_job *job) {
         int32_t status = -1;
         rec->handle = h;
         uint64_t t0 = last;
+        if (progress) *progress = (uint64_t)i + 1;
         if (op->perturb != FHR_P_NONE) {
             fhr_perturb(op);
-            t0 = job->timestamps ? fhr_now() : 0;
+            t0 = ts ? fhr_stamp(ts - 1) : 0;
         }
         switch (op->code) {
         case FHR_CREATE: status = ((fhr_create_fn)t->create)(op->arg, &out); break;
@@ -140,7 +252,7 @@ static void fhr_run_ops(struct fhr_job *job) {
         case FHR_QUIESCE: status = ((fhr_quiesce_fn)t->quiesce)(); break;
         default: break;
         }
-        uint64_t t1 = job->timestamps ? fhr_now() : 0;
+        uint64_t t1 = ts ? fhr_stamp(ts - 1) : 0;
         last = t1;
         rec->t_invoke = t0;
         rec->t_return = t1;
@@ -184,13 +296,17 @@ int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, con
     if (n_threads == 0) return 0;
     struct fhr_job *jobs = calloc(n_threads, sizeof *jobs);
     if (!jobs) return -1;
+    uint64_t anchor_ticks = 0, anchor_ns = 0;
+    double ns_per_tick = 0;
+    int kind = timestamps ? fhr_clock_setup(&anchor_ticks, &anchor_ns, &ns_per_tick) : -1;
     for (uint32_t i = 0; i < n_threads; i++) {
-        jobs[i] = (struct fhr_job){table, &threads[i], shared, n_shared, data, data_len, msg_cap, timestamps,
+        jobs[i] = (struct fhr_job){table, &threads[i], shared, n_shared, data, data_len, msg_cap, kind + 1,
                                    n_threads, NULL};
     }
     if (n_threads == 1) {
         /* Sequential: run on the calling thread (no thread start in the measurement). */
         fhr_run_ops(&jobs[0]);
+        if (kind == 1) fhr_convert(&threads[0], anchor_ticks, anchor_ns, ns_per_tick);
         free(jobs);
         return 0;
     }
@@ -213,6 +329,8 @@ int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, con
         abort();
     }
     for (uint32_t i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    if (kind == 1)
+        for (uint32_t i = 0; i < n_threads; i++) fhr_convert(&threads[i], anchor_ticks, anchor_ns, ns_per_tick);
     free(tids);
     free(jobs);
     return rc;

@@ -34,7 +34,7 @@ typedef struct fhr_rec {
     uint64_t out;      /* create / snapshot: the new handle (0 on error); info: size */
     uint32_t refs;     /* info */
     uint32_t read_only;/* info */
-    uint64_t t_invoke; /* CLOCK_MONOTONIC ns */
+    uint64_t t_invoke; /* CLOCK_MONOTONIC ns (from the TSC where it is invariant, see runner.c) */
     uint64_t t_return;
     uint64_t stats[6]; /* stats: fh_stats fields in order */
 } fhr_rec;
@@ -48,9 +48,11 @@ typedef struct fhr_thread {
     uint8_t *out;      /* read outputs */
     uint64_t out_len;
     char *msgs;        /* n_ops * msg_cap */
+    uint64_t *progress;/* NULL, or where i + 1 is stored right before op i (sequential runs) */
 } fhr_thread;
 
 uint64_t fhr_clock(void);
+int fhr_clock_source(void);
 int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, const uint64_t *shared,
             uint32_t n_shared, const uint8_t *data, uint64_t data_len, uint32_t msg_cap, int timestamps);
 double fhr_bare_loop(const fhr_table *t, uint32_t code, uint64_t handle, uint64_t offset, uint32_t len,

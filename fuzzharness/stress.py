@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .concurrent_model import ConcurrentRun, RunCheck, check_run, describe_input, describe_output, ownership_model
+from .concurrent_model import _FUNCTION, ConcurrentRun, RunCheck, check_run, describe_input, describe_output, ownership_model
 from .concurrent_program import ConcurrentProgram, generate, native_setup, native_threads
 from .contract import Status, Strategy
 from .findings import Finding, FindingKind, save
@@ -105,6 +105,7 @@ class StressOptions:
     strategy: str | None = None  #: immediate / deferred; None: random per program
     batch: int = 4
     stop_on_first: bool = False  #: end the run after the batch that found something
+    rss_limit_mb: int | None = None  #: kill and restart a worker above this RSS (an ``oom`` finding)
 
 
 @dataclass
@@ -155,7 +156,7 @@ def findings_for_run(
     """The findings of one run of one concurrent program on one target."""
     common = {"variant": variant, "mutant": mutant, "seed": seed, "program": program, "targets": [target]}
     if isinstance(outcome, Failure):
-        kind = FindingKind.hang if outcome.kind == "hang" else FindingKind.crash
+        kind = {"hang": FindingKind.hang, "oom": FindingKind.oom}.get(outcome.kind, FindingKind.crash)
         site = crash_site(outcome.stderr_tail)
         signature = [kind.name, target, "stress", outcome.signal_name or str(outcome.returncode)] if kind is FindingKind.crash else [kind.name, target, "stress"]
         return [Finding(kind=kind, summary=f"{target}: {outcome.describe()} during a concurrent run ({'; '.join(site)})",
@@ -180,8 +181,12 @@ def findings_for_run(
         text = render_text(part, model, label)
         summary = (f"{target}: non-linearizable history on {part.key}: after a linearizable prefix of "
                    f"{len(part.longest)} ops, `{where}` -> {result} cannot be placed")  # fmt: skip
+        # The signature names the bug, not the random data around it: the contract function
+        # of the op that cannot be placed (a torn write shows as a read, a racy count as an
+        # acquire, release or info), stable across runs of the same race.
+        function = _FUNCTION.get(stuck.input[0], stuck.input[0]) if stuck else "unknown"
         finding = Finding(kind=FindingKind.non_linearizable, summary=summary,
-                          signature=["non_linearizable", target, "stress"],
+                          signature=["non_linearizable", target, "stress", function],
                           details={"partition": str(part.key), "prefix": len(part.longest), "stuck": where,
                                    "overlap": list(check.overlap), "schedule_seed": program.schedule.seed},
                           trace=text, **common)  # fmt: skip
@@ -216,7 +221,8 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
     for spec in specs:
         spec.library(options.variant)
     summary = StressSummary([s.name for s in specs], options.threads, options.seed)
-    workers = {spec.name: TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant) for spec in specs}
+    workers = {spec.name: TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
+                                       rss_limit_mb=options.rss_limit_mb) for spec in specs}  # fmt: skip
     start = time.monotonic()
     deadline = start + options.seconds if options.seconds and not options.runs else None
     n = 0

@@ -41,7 +41,7 @@ def bench_in_worker(library: Any, programs_by_threads: dict[int, list]) -> dict[
     from ._native import H_SHARED, NativeOp, NativeRunner
 
     runner = NativeRunner(library)
-    out: dict[str, Any] = {"per_op": {}, "threads": {}}
+    out: dict[str, Any] = {"per_op": {}, "threads": {}, "clock": runner.clock_source()}
     assert library.init(4, Strategy.IMMEDIATE, 1 << 16, 1 << 20)[0] == Status.OK
     handle = library.create(64)[1]
     cases = {"read 8 bytes": (4, 8), "info": (6, 0), "acquire": (1, 0)}
@@ -109,7 +109,8 @@ def print_report(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     console = make_console()
-    table = Table(title="native runner vs bare C loop (ns per op, min of repeats; lower is better)")
+    clocks = ", ".join(sorted({r.get("clock", "?") for r in rows}))
+    table = Table(title=f"native runner vs bare C loop (ns per op, min of repeats; lower is better; stamps: {clocks})")
     for col in ("target", "op", "bare C loop", "runner (batch)", "ratio", "runner + timestamps", "ratio"):
         table.add_column(col, justify="right")
     for r in rows:

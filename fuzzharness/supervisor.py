@@ -11,6 +11,17 @@ harness never dies with its target, and never loses the input that killed it.
 
 A hung worker is first sent SIGUSR1 (its fault handler dumps the Python stack,
 which names the contract function that did not return), then SIGKILL.
+
+Programs run without streamed steps go through the native runner in the worker
+(one call per program): the Python stack then shows the runner, not the
+contract call. The worker publishes the step in flight in a small file shared
+with this side (``progress_fd``), so such a failure still carries the step
+that was running (:attr:`Failure.steps_done`), from which triage names the call.
+
+With ``rss_limit_mb``, the worker's resident memory is checked (psutil) while the
+parent waits for it; a worker above the limit is killed and the program that was
+running becomes an ``oom`` failure, like a crash: its input is kept and the worker
+restarted.
 """
 
 from __future__ import annotations
@@ -38,21 +49,28 @@ __all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT"]
 DEFAULT_TIMEOUT = 10.0
 _STDERR_TAIL_BYTES = 16384
 _START_TIMEOUT = 30.0
+#: The progress value meaning "no step in flight" (fuzzharness._native.NO_STEP).
+NO_STEP = (1 << 64) - 1
+_RSS_POLL = 0.25  #: seconds between RSS checks while waiting for a worker
 
 
 @dataclass(frozen=True)
 class Failure:
     """A worker that died or hung while running one program."""
 
-    kind: str  # "crash" or "hang"
+    kind: str  # "crash", "hang" or "oom" (RSS above the limit)
     returncode: int | None  # negative = killed by that signal; None for a hang
     signal_name: str | None
     stderr_tail: str
-    steps_done: int | None  # with stream_ops: how many steps completed before it died
+    #: how many steps completed before it died (= the index of the step in flight): with
+    #: stream_ops from the streamed steps, otherwise from the worker's progress file
+    steps_done: int | None
 
     def describe(self) -> str:
         if self.kind == "hang":
             return "no answer within the timeout (hang)"
+        if self.kind == "oom":
+            return "resident memory above the limit (killed)"
         if self.signal_name:
             return f"killed by {self.signal_name}"
         return f"exited with status {self.returncode}"
@@ -78,12 +96,15 @@ class TargetWorker:
         timeout: float = DEFAULT_TIMEOUT,
         mutant: int = 0,
         env: dict[str, str] | None = None,
+        rss_limit_mb: int | None = None,
     ) -> None:
         self.spec = spec
         self.variant = variant
         self.timeout = timeout
         self.mutant = mutant
         self.extra_env = env or {}
+        self.rss_limit_mb = rss_limit_mb
+        self._oom: str | None = None
         self.library = spec.library(variant)
         self.testing = spec.variant(variant).testing
         self.sanitizer = spec.variant(variant).sanitizer
@@ -94,6 +115,7 @@ class TargetWorker:
         self.abi: tuple[int, int] | None = None
         self._buffer = bytearray()
         self._stderr = tempfile.TemporaryFile()
+        self._progress = tempfile.TemporaryFile()
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -104,12 +126,16 @@ class TargetWorker:
             "deferred": int(self.spec.deferred),
             "mutant": self.mutant,
             "sanitizer": self.sanitizer,
+            # a libFuzzer coverage build loads only after libFuzzer (fuzzharness.coverage)
+            "coverage": self.spec.variant(self.variant).coverage_of is not None,
+            "progress_fd": self._progress.fileno(),
         }
         # A sanitizer variant needs its runtime preloaded and its options (sanitizer.py).
         env = {**os.environ, **worker_environment(self.sanitizer), **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self._stderr.seek(0)
         self._stderr.truncate()
+        os.pwrite(self._progress.fileno(), NO_STEP.to_bytes(8, "little"), 0)
         self._buffer = bytearray()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fuzzharness.worker", json.dumps(spec)],
@@ -118,10 +144,13 @@ class TargetWorker:
             stderr=self._stderr,
             env=env,
             start_new_session=True,
+            pass_fds=(self._progress.fileno(),),
         )
         message = self._recv(_START_TIMEOUT)
         if message is None or message[0] != "hello":
             detail = message[1] if message else self._stderr_tail() or "no answer"
+            if message is None and self._oom is not None:
+                detail, self._oom = f"{self._oom} while starting; raise the RSS limit", None
             self.stop()
             raise WorkerError(f"worker for {self.spec.name} ({self.library}) did not start: {detail}")
         self.abi = tuple(message[1]["abi"])
@@ -150,6 +179,7 @@ class TargetWorker:
     def close(self) -> None:
         self.stop()
         self._stderr.close()
+        self._progress.close()
 
     def __enter__(self) -> "TargetWorker":
         self.start()
@@ -179,6 +209,8 @@ class TargetWorker:
                         self.stop()
                         raise WorkerError(f"worker for {self.spec.name} hit a harness bug:\n{message[1]}")
                     key, _ = pending.pop(0)
+                    if steps_done is None and kind == "run":
+                        steps_done = self._step_in_flight()
                     yield ("failure", key, self._failure(steps_done))
                     break
                 if message[0] == "step":
@@ -216,9 +248,22 @@ class TargetWorker:
         except BrokenPipeError:
             pass  # the worker died; the next receive reports it
 
+    def _step_in_flight(self) -> int | None:
+        """The step the native runner published last (None: none in flight)."""
+        raw = os.pread(self._progress.fileno(), 8, 0)
+        value = int.from_bytes(raw, "little") if len(raw) == 8 else NO_STEP
+        return None if value == NO_STEP else value
+
     def _failure(self, steps_done: int | None) -> Failure:
         proc = self.proc
         assert proc is not None
+        if self._oom is not None:
+            self._kill(proc)
+            failure = Failure("oom", proc.returncode, _signal_name(proc.returncode),
+                              self._stderr_tail() + f"\nfuzzharness: {self._oom}\n", steps_done)  # fmt: skip
+            self._oom = None
+            self._discard()
+            return failure
         returncode = proc.poll()
         if returncode is None:
             # Alive but silent: a hang. Ask for the Python stacks, then kill.
@@ -260,6 +305,20 @@ class TargetWorker:
         self._stderr.seek(max(0, size - _STDERR_TAIL_BYTES))
         return self._stderr.read().decode("utf-8", "replace")
 
+    def _over_rss_limit(self) -> bool:
+        """True (and the reason recorded) when the worker's RSS is above the limit."""
+        import psutil
+
+        assert self.proc is not None
+        try:
+            rss = psutil.Process(self.proc.pid).memory_info().rss
+        except psutil.Error:
+            return False
+        if rss > self.rss_limit_mb * (1 << 20):
+            self._oom = f"worker RSS {rss >> 20} MiB exceeded the limit of {self.rss_limit_mb} MiB"
+            return True
+        return False
+
     def _recv(self, timeout: float) -> Any | None:
         """One frame, or None if the worker died or sent nothing for ``timeout`` s."""
         assert self.proc is not None and self.proc.stdout is not None
@@ -276,7 +335,14 @@ class TargetWorker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            ready, _, _ = select.select([fd], [], [], remaining)
+            if self.rss_limit_mb:
+                if self._over_rss_limit():
+                    return None
+                ready, _, _ = select.select([fd], [], [], min(remaining, _RSS_POLL))
+                if not ready:
+                    continue
+            else:
+                ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 return None
             chunk = os.read(fd, 1 << 16)

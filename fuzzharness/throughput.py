@@ -1,11 +1,13 @@
 """Benchmark: the harness's sequential throughput against bare cffi calls.
 
-For each target, the same generated programs are run three ways, in one run:
+For each target, the same generated programs are run four ways, in one run:
 
 * **bare**: the exact contract calls the programs make, replayed straight through
   cffi in a tight loop inside the worker (no interpreter, no model, no IPC);
 * **interpreted**: the worker's program interpreter alone (operand resolution,
   observations, last-error fetches), still without the model;
+* **native**: the worker's fast path (:func:`~fuzzharness.execution.run_program_native`:
+  one native-runner call per program, the same observations), without the model;
 * **checked**: the full pipeline of ``fuzz`` with one job: the supervisor sends
   batches to the worker, and every trace is checked against the model.
 
@@ -21,7 +23,7 @@ import time
 from typing import Any
 
 from .differential import check_program
-from .execution import run_program
+from .execution import run_program, run_program_native
 from .fuzzer import program_seed
 from .program import Program, generate
 from .registry import select_targets
@@ -31,8 +33,8 @@ __all__ = ["measure", "print_table", "bench_in_worker"]
 
 
 def bench_in_worker(library: Any, programs: list[Program], deferred: int) -> dict[str, float]:
-    """Runs inside a worker: seconds per op for the interpreter and for the bare calls."""
-    from ._native import CallRecorder, bare_loop
+    """Runs inside a worker: seconds per op for the interpreter, the native path and the bare calls."""
+    from ._native import CallRecorder, NativeRunner, bare_loop
 
     recorder = CallRecorder(library)
     for program in programs:
@@ -42,8 +44,13 @@ def bench_in_worker(library: Any, programs: list[Program], deferred: int) -> dic
     for program in programs:
         ops += len(run_program(program, library, deferred))
     interpreted = (time.perf_counter() - start) / ops
+    runner = NativeRunner(library)
+    start = time.perf_counter()
+    for program in programs:
+        run_program_native(program, library, runner, deferred)
+    native = (time.perf_counter() - start) / ops
     bare = bare_loop(library, recorder.calls, repeat=3)
-    return {"ops": ops, "interpreted_s_per_op": interpreted, "bare_s_per_op": bare}
+    return {"ops": ops, "interpreted_s_per_op": interpreted, "native_s_per_op": native, "bare_s_per_op": bare}
 
 
 def measure(targets: str, n_programs: int = 400, seed: int = 1) -> list[dict[str, Any]]:
@@ -73,6 +80,7 @@ def measure(targets: str, n_programs: int = 400, seed: int = 1) -> list[dict[str
                 "ops": ops,
                 "bare_ops_per_s": 1 / inner["bare_s_per_op"],
                 "interpreted_ops_per_s": 1 / inner["interpreted_s_per_op"],
+                "native_ops_per_s": 1 / inner["native_s_per_op"],
                 "checked_ops_per_s": 1 / checked,
                 "bare_ns_per_op": inner["bare_s_per_op"] * 1e9,
                 "checked_us_per_op": checked * 1e6,
@@ -87,7 +95,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="sequential throughput (ops/s; higher is better)")
-    for col in ("target", "ops", "bare cffi", "interpreted", "checked (model+IPC)", "bare/checked"):
+    for col in ("target", "ops", "bare cffi", "interpreted", "native runner", "checked (model+IPC)", "bare/checked"):
         table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
@@ -95,6 +103,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             str(r["ops"]),
             f"{r['bare_ops_per_s']:,.0f}",
             f"{r['interpreted_ops_per_s']:,.0f}",
+            f"{r['native_ops_per_s']:,.0f}",
             f"{r['checked_ops_per_s']:,.0f}",
             f"{r['slowdown_checked_vs_bare']:.1f}x",
         )

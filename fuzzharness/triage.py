@@ -58,17 +58,34 @@ def crash_site(stderr: str) -> list[str]:
     return site or ["no crash site in stderr"]
 
 
+#: Frames of the native runner (fuzzharness._native.NativeRunner) on a Python stack.
+_RUNNER_FRAMES = ("in fh call execute", "in fh call run_sequential")
+
+
+def _name_runner_call(site: list[str], failure: Failure, program: Program) -> list[str]:
+    """A program run by the native runner shows the runner on the Python stack, not the
+    contract call: name the call from the step in flight the worker published, as the
+    interpreter's stack would have (``in fh call write``), so a finding of ``fuzz``
+    (native runner) and its ``repro`` (interpreter) have the same signature."""
+    steps = steps_of(program)
+    if failure.steps_done is None or not 0 <= failure.steps_done < len(steps):
+        return site
+    function = steps[failure.steps_done].function
+    name = "stats" if function == "fh_get_stats" else function.removeprefix("fh_")
+    return [f"in fh call {name}" if s in _RUNNER_FRAMES else s for s in site]
+
+
 def _failure_finding(target: str, failure: Failure, program: Program, common: dict[str, Any]) -> Finding:
     report = parse_report(failure.stderr_tail) if failure.kind == "crash" else None
     if report is not None and report.tool == "asan":
         return memory_error_finding(target, failure, report, program, common)
-    kind = FindingKind.hang if failure.kind == "hang" else FindingKind.crash
-    site = crash_site(failure.stderr_tail)
+    kind = {"hang": FindingKind.hang, "oom": FindingKind.oom}.get(failure.kind, FindingKind.crash)
+    site = _name_runner_call(crash_site(failure.stderr_tail), failure, program)
     how = failure.describe()
     if report is not None:  # a Go panic, a Rust abort, a fault handler stack: its kind and place
         how = f"{report.kind}, {how}"
     signature = [kind.name, target, failure.signal_name or str(failure.returncode), *site]
-    if kind is FindingKind.hang:
+    if kind in (FindingKind.hang, FindingKind.oom):
         signature = [kind.name, target, *[s for s in site if s.startswith("in fh call")]]
     return Finding(
         kind=kind,
@@ -156,10 +173,18 @@ def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[s
                 obs = trace[i]
                 ok = i < len(expected) and observation_problem(step, expected[i], obs) is None
                 row.append(render_observation(obs) + ("" if ok else " <<"))
-            elif isinstance(outcome, Failure) and i == len(trace):
+            elif isinstance(outcome, Failure) and i == _failed_step(outcome, trace):
                 row.append(f"!! {outcome.describe()}")
             else:
                 row.append("")
         table.append(row)
     widths = [min(max(len(r[c]) for r in table), 48) for c in range(len(table[0]))]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in table)
+
+
+def _failed_step(failure: Failure, streamed: list[Observation]) -> int:
+    """The step a failed target was in: after its streamed steps, or the step the
+    native runner reported in flight (``steps_done``) when nothing was streamed."""
+    if streamed or failure.steps_done is None:
+        return len(streamed)
+    return failure.steps_done

@@ -16,7 +16,13 @@ Guarantees:
 Requests (frames, see :mod:`fuzzharness.wire`):
   ``("run", [(key, Program), ...], stream_ops)`` -> ``("step", key, i, Observation)``
   for each step when stream_ops, then ``("result", key, trace)`` per program, then
-  ``("done",)``; ``("mutant", n)`` -> ``("mutant", status)``; ``("bench", programs)`` ->
+  ``("done",)``. With stream_ops each step goes through the interpreter
+  (:func:`~fuzzharness.execution.run_program`), so a crash still shows every step
+  before it; without, each program is one call of the native runner
+  (:func:`~fuzzharness.execution.run_program_native`, the same trace), which
+  publishes the step in flight in the progress file the supervisor passed
+  (``progress_fd``), so a crash or hang is still pinned to its step;
+  ``("mutant", n)`` -> ``("mutant", status)``; ``("bench", programs)`` ->
   ``("bench", figures)`` (see :mod:`fuzzharness.throughput`); ``("probe", program)`` ->
 ``("probe", [(handle, status, info), ...])`` (see :mod:`fuzzharness.leaks`); ``("exit",)``.
 In sanitizer variants LeakSanitizer checks each batch; a leak is sent as ``("leak", key,
@@ -45,9 +51,14 @@ def main(argv: list[str]) -> int:
 
     from . import wire
     from ._native import Library
-    from .execution import run_program
+    from .execution import run_program, run_program_native
 
     try:
+        if spec.get("coverage"):  # a coverage build: libFuzzer's hooks first (coverage.py)
+            from ._native import preload_global
+            from .coverage import libfuzzer_path
+
+            preload_global(libfuzzer_path())
         library = Library(spec["library"], with_testing=spec["testing"])
         if spec.get("mutant"):
             status = library.set_mutant(spec["mutant"])
@@ -59,6 +70,12 @@ def main(argv: list[str]) -> int:
         return 3
     wire.send(protocol_out, ("hello", hello))
     deferred = spec["deferred"]
+    progress = None
+    if spec.get("progress_fd") is not None:
+        import mmap
+
+        progress = mmap.mmap(spec["progress_fd"], 8)
+    native_runner = None
     # Sanitizer variants: LeakSanitizer after every program (see fuzzharness.leaks).
     leak_checker = None
     if spec.get("sanitizer"):
@@ -76,11 +93,16 @@ def main(argv: list[str]) -> int:
             if kind == "run":
                 _, batch, stream_ops = request
                 for key, program in batch:
-                    on_step = None
                     if stream_ops:
                         def on_step(i, obs, key=key):  # noqa: E306
                             wire.send(protocol_out, ("step", key, i, obs))
-                    trace = run_program(program, library, deferred, on_step)
+                        trace = run_program(program, library, deferred, on_step)
+                    else:
+                        if native_runner is None:
+                            from ._native import NativeRunner
+
+                            native_runner = NativeRunner(library, progress)
+                        trace = run_program_native(program, library, native_runner, deferred)
                     if leak_checker is not None:
                         trace = leak_checker.wrap(trace)
                     wire.send(protocol_out, ("result", key, trace))

@@ -69,10 +69,13 @@ def test_hang_becomes_a_hang_finding_never_a_pass(target):
     outcomes, restarts = run(target, Mutant.HANG, timeout=2.0)
     failure = outcomes["trigger"]
     assert isinstance(failure, Failure) and failure.kind == "hang"
-    assert "in write" in failure.stderr_tail  # SIGUSR1 stack dump shows where it is stuck
+    assert "most recent call first" in failure.stderr_tail  # the SIGUSR1 stack dump
+    # The native runner published the step in flight: `write h0 0 x"fd0000"`.
+    assert failure.steps_done == 2
     assert_run_goes_on(outcomes, restarts)
     [finding] = findings_for(TRIGGER, {target: failure}, variant="mutants", seed=None)
     assert finding.kind.name == "hang"
+    assert "in fh call write" in finding.signature  # named as the interpreter's stack names it
 
 
 @pytest.mark.parametrize("target", TARGETS)

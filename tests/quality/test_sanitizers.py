@@ -41,6 +41,17 @@ def test_asan_variant_fuzzes_clean(target, tmp_path):
 
 
 @pytest.mark.quality
+@pytest.mark.parametrize("target", TARGETS)
+def test_asan_variant_stresses_clean(target, tmp_path):
+    library_path(target, "asan")
+    proc = fuzzharness("stress", "--json", "--targets", target, "--variant", "asan", "--threads", "4",
+                       "--runs", "4", "--out", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["programs"] == 4 and summary["findings"] == [] and summary["restarts"] == 0
+
+
+@pytest.mark.quality
 def test_use_after_free_mutant_is_a_heap_use_after_free_that_reproduces(tmp_path):
     library_path("rust", "mutants-asan")
     (row,) = mutant_rows("stale-use-after-free", "rust", tmp_path)

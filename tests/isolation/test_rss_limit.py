@@ -1,0 +1,30 @@
+"""A worker above the RSS limit is killed and restarted, and its program becomes an `oom` finding."""
+
+from __future__ import annotations
+
+from fuzzharness.findings import FindingKind
+from fuzzharness.program import parse_text
+from fuzzharness.registry import load_registry
+from fuzzharness.supervisor import Failure, TargetWorker
+from fuzzharness.triage import findings_for
+
+from conftest import library_path
+
+HUGE = parse_text(
+    "config capacity=1 strategy=immediate max_resource_bytes=4294967296 max_total_bytes=4294967296\n"
+    "h0 = create 4294967296\n"
+)
+SMALL = parse_text("config capacity=1 strategy=immediate max_resource_bytes=64 max_total_bytes=256\nh0 = create 4\n")
+
+
+def test_worker_over_the_rss_limit_becomes_an_oom_finding_and_the_run_goes_on():
+    library_path("rust")
+    spec = load_registry()["rust"]
+    with TargetWorker(spec, "release", timeout=60.0, rss_limit_mb=400) as worker:
+        events = [e for e in worker.run([("huge", HUGE), ("small", SMALL)]) if e[0] in ("result", "failure")]
+        assert events[0][0] == "failure" and isinstance(events[0][2], Failure) and events[0][2].kind == "oom"
+        assert "exceeded the limit of 400 MiB" in events[0][2].stderr_tail
+        assert events[1][0] == "result", "the worker was restarted and ran the next program"
+        assert worker.restarts == 1
+        found = findings_for(HUGE, {"rust": events[0][2]}, variant="release", seed=None)
+        assert [f.kind for f in found] == [FindingKind.oom]
