@@ -14,14 +14,19 @@ before a Go library is loaded (see :mod:`fuzzharness.worker`).
 
 from __future__ import annotations
 
+import hashlib as _hashlib
+import importlib.util as _importlib_util
 import os
+import struct as _struct
 import time
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple as _NamedTuple
 
 import cffi
 
 from .contract import DECLS_HEADER, TESTING_DECLS_HEADER
+from .contract import PROJECT_ROOT as _PROJECT_ROOT
 from .errors import TargetNotBuilt
 from .model import ResourceInfo, StatsValue
 from .program import MAX_READ_LEN
@@ -267,12 +272,6 @@ def bare_loop(library: Library, calls: list[tuple[str, tuple]], repeat: int = 1)
 # harness does. Ops and records cross as packed structs (struct.pack /
 # iter_unpack): one memmove per thread instead of a cffi call per field.
 
-import hashlib as _hashlib
-import importlib.util as _importlib_util
-import struct as _struct
-from typing import NamedTuple as _NamedTuple
-
-from .contract import PROJECT_ROOT as _PROJECT_ROOT
 
 RUNNER_SOURCE = Path(__file__).with_name("runner.c")
 RUNNER_DECLS = Path(__file__).with_name("runner_decls.h")

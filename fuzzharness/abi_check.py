@@ -159,7 +159,7 @@ def go_exports(go_dir: Path | None = None) -> dict[str, Signature]:
     for path in sorted(go_dir.glob("*.go")):
         text = path.read_text()
         pattern = r"//export\s+(fh_\w+)\s*\nfunc\s+(\w+)\s*\(([^)]*)\)\s*(\([^)]*\)|[\w.*]*)\s*\{"
-        for export, func, params, ret in re.findall(pattern, text, re.S):
+        for export, _func, params, ret in re.findall(pattern, text, re.S):
             if ret.startswith("("):  # a named result: (status C.fh_status)
                 ret = ret.strip("()").split()[-1]
             plist: list[tuple[str, str]] = []

@@ -127,12 +127,66 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-seconds", type=_positive(float), default=60.0, help="per mutant and target (default 60)")
     p.add_argument("--targets", default="rust,go")
     p.add_argument("--mutant", type=_mutant, action="append", help="only this mutant (repeatable; default: all)")
+    p.add_argument("--exclude", type=_mutant, action="append", default=[],
+                   help="leave this mutant out (repeatable); the table says which were left out")  # fmt: skip
     p.add_argument("--parallel", type=_positive(int), default=2, help="mutant x target jobs at once (default 2)")
     p.add_argument("--out", type=Path, default=Path("corpus/mutants"), help="findings directory (default corpus/mutants)")
     p.add_argument("--no-build", action="store_true", help="use the libraries already built")
     p.add_argument("--no-repro", action="store_true", help="do not replay the findings")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    p = sub.add_parser("campaign", help="nightly campaign: all lanes for hours, resumable, with reports",
+                       description="Run random, coverage-guided, stress and sanitizer lanes side by side for a "
+                                   "duration, minimize and deduplicate findings, write report.{json,md,html,sarif,"
+                                   "junit.xml} into --out. Restarting with the same --out resumes an unfinished "
+                                   "campaign. Exit 1 only for NEW findings (not in the known-findings index).")  # fmt: skip
+    p.add_argument("--config", type=Path, help="campaign TOML file (see ci/campaign.toml)")
+    p.add_argument("--targets", help="comma-separated targets (default: the config's, else rust,go)")
+    p.add_argument("--duration", help="total time, e.g. 8h, 90m, 300 (default: the config's, else 8h)")
+    p.add_argument("--jobs", type=_positive(int), help="lane slices at once (default: the config's, else 2)")
+    p.add_argument("--out", type=Path, help="state and reports directory (default campaign-out)")
+    p.add_argument("--corpus", type=Path, help="corpus root, shared across nights (default corpus/campaign)")
+    p.add_argument("--known", type=Path, help="known-findings index (default <corpus>/known-findings.json)")
+    p.add_argument("--lanes", help="only these lanes, comma-separated (random,coverage,stress,asan)")
+    p.add_argument("--seed", type=int, help="campaign seed (default: from the start time; recorded)")
+    p.add_argument("--slice", help="length of one lane slice (default 60s)")
+    p.add_argument("--variant", help="build variant of the random and stress lanes (default release)")
+    p.add_argument("--mutant", type=_mutant, help="plant a mutant (with --variant mutants)")
+    p.add_argument("--minimize-seconds", type=_positive(float), help="time bound per finding minimization (default 60)")
+    p.add_argument("--until-first-finding", action="store_true", help="PR mode: stop at the first new finding")
+    p.add_argument("--json", action="store_true", help="print report.json's summary as JSON")
+
+    p = sub.add_parser("campaign-bench", help="benchmark: campaign execs/s with all lanes vs each lane alone",
+                       description="Run a short campaign with each lane alone, then with all lanes, and print "
+                                   "execs/s of each (same jobs and duration; fresh output each).")  # fmt: skip
+    p.add_argument("--config", type=Path, help="campaign TOML file (default: built-in defaults)")
+    p.add_argument("--targets", help="comma-separated targets")
+    p.add_argument("--seconds", type=_positive(float), default=30.0, help="per run (default 30)")
+    p.add_argument("--jobs", type=_positive(int), help="slots (default: the config's, else 2)")
+    p.add_argument("--out", type=Path, help="also write bench.json here (a campaign --out shows it in its report)")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("covfuzz", help="coverage-guided fuzzing (libFuzzer via atheris) on instrumented builds",
+                       description="Run the coverage-guided lane: libFuzzer mutates program encodings, keeps "
+                                   "inputs that reach new code of the instrumented targets (variant cov or "
+                                   "mutants-cov) in the corpus, and every crash or divergence is replayed on "
+                                   "the uninstrumented build and saved as a finding.")  # fmt: skip
+    p.add_argument("--targets", default="rust,go", help="comma-separated targets, at most one Go (default: rust,go)")
+    p.add_argument("--seconds", type=_positive(float), default=60.0, help="time budget (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed of libFuzzer's runs (default 0)")
+    p.add_argument("--variant", default="cov", help="coverage build variant: cov or mutants-cov (default cov)")
+    p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants-cov only), e.g. magic-crash")
+    p.add_argument("--corpus", type=Path, default=Path("corpus/queue"), help="corpus directory (default corpus/queue)")
+    p.add_argument("--out", type=Path, default=Path("corpus/crashes"), help="findings directory (default corpus/crashes)")
+    p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before an input counts as a hang")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("corpus-min", help="minimize a coverage corpus (libFuzzer -merge=1)",
+                       description="Replace a corpus directory by a subset with the same coverage.")  # fmt: skip
+    p.add_argument("--targets", default="rust,go", help="comma-separated targets (default: rust,go)")
+    p.add_argument("--corpus", type=Path, default=Path("corpus/queue"), help="corpus directory (default corpus/queue)")
+    p.add_argument("--variant", default="cov", help="coverage build variant (default cov)")
+    p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants-cov only)")
     return parser
 
 
@@ -173,8 +227,9 @@ def cmd_targets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_CLEAN
-    from .progress import make_console
     from rich.table import Table
+
+    from .progress import make_console
 
     table = Table(title=f"targets (harness speaks contract ABI {ABI_MAJOR}.{ABI_MINOR})")
     for col in ("target", "language", "variant", "built", "abi", "strategies", "library"):
@@ -328,7 +383,14 @@ def cmd_mutants(args: argparse.Namespace) -> int:
             print(f"  {row.mutant}/{row.target}: {row.status}" + (f" ({row.kind}, {row.seconds} s)" if row.kind else ""),
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    rows = run_suite(args.targets, args.budget_seconds, args.out, args.mutant, args.parallel,
+    from .contract import Mutant
+
+    chosen = args.mutant or [int(m) for m in Mutant if m != Mutant.NONE]
+    excluded = set(args.exclude)
+    if excluded:
+        names = ", ".join(Mutant(m).name.lower().replace("_", "-") for m in sorted(excluded))
+        print(f"mutants left out of this table: {names}", file=sys.stderr)
+    rows = run_suite(args.targets, args.budget_seconds, args.out, [m for m in chosen if m not in excluded], args.parallel,
                      build_first=not args.no_build, repro=not args.no_repro, seed=args.seed, progress=progress)  # fmt: skip
     if args.json:
         print(json.dumps(to_json(rows), indent=2))
@@ -337,7 +399,120 @@ def cmd_mutants(args: argparse.Namespace) -> int:
     return EXIT_FOUND if undetected(rows) else EXIT_CLEAN
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from .campaign import load_config, parse_duration, run_campaign
+    from .lanes import LANES
+
+    config = load_config(args.config)
+    if args.targets:
+        config.targets = [t for t in args.targets.split(",") if t]
+    if args.duration:
+        config.duration = parse_duration(args.duration, "--duration")
+    if args.slice:
+        config.slice = parse_duration(args.slice, "--slice")
+    for name in ("jobs", "out", "corpus", "known", "seed", "variant", "mutant", "minimize_seconds"):
+        if getattr(args, name) is not None:
+            setattr(config, name, getattr(args, name))
+    if args.until_first_finding:
+        config.until_first_finding = True
+    if args.lanes:
+        chosen = [n for n in args.lanes.split(",") if n]
+        unknown = [n for n in chosen if n not in LANES]
+        if unknown:
+            raise InvalidArgument(f"--lanes: unknown lane(s) {', '.join(unknown)} (lanes: {', '.join(LANES)})")
+        for name, lane in config.lanes.items():
+            lane.enabled = name in chosen
+    if config.mutant and not config.variant.startswith("mutants"):
+        raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"campaign: {message}", file=sys.stderr, flush=True)
+
+    result = run_campaign(config, progress)
+    report = result.report
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("campaign", "status", "elapsed", "execs", "execs_per_second",
+                                                 "new", "known", "exit_code", "lanes")}, indent=2, default=str))  # fmt: skip
+    else:
+        print(f"campaign {report['campaign']}: {report['status']}, {report['elapsed']:.0f} s, "
+              f"{report['execs']:,} execs ({report['execs_per_second']:,.1f}/s); "
+              f"{len(report['new'])} new finding(s), {len(report['known'])} known")  # fmt: skip
+        for f in report["findings"]:
+            tag = "NEW  " if f["new"] else "known"
+            print(f"  {tag} [{f['kind']}] {f['summary'][:150]}\n        {f['repro']}")
+        for name, lane in report["lanes"].items():
+            if lane["status"] != "ok":
+                print(f"  lane {name}: {lane['status']}: {lane['reason'][:200]}")
+        print(f"  reports: {result.out}/report.md, report.html, report.sarif, report.junit.xml")
+    return result.exit_code
+
+
+def cmd_campaign_bench(args: argparse.Namespace) -> int:
+    from .campaign import bench, load_config
+
+    config = load_config(args.config)
+    if args.targets:
+        config.targets = [t for t in args.targets.split(",") if t]
+    if args.jobs:
+        config.jobs = args.jobs
+    result = bench(config, args.seconds, lambda m: print(f"campaign-bench: {m}", file=sys.stderr, flush=True))
+    if args.out:
+        from .durable import write_atomic
+
+        write_atomic(args.out / "bench.json", json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"campaign execs/s on {','.join(result['targets'])}, {result['jobs']} jobs, {result['seconds']:g} s per run")
+        print(f"{'run':<18} {'execs':>9} {'seconds':>8} {'execs/s':>9}  per lane (execs per lane-second)")
+        for row in result["rows"]:
+            lanes = ", ".join(f"{k} {v:,.1f}" for k, v in (row.get("lanes") or {}).items())
+            print(f"{row['run']:<18} {row['execs']:>9,} {row['seconds']:>8.0f} {row['execs_per_second']:>9,.1f}  "
+                  f"{lanes or row.get('note', '')}")  # fmt: skip
+    return EXIT_CLEAN
+
+
+
+def cmd_covfuzz(args: argparse.Namespace) -> int:
+    from .coverage import run_lane
+
+    if args.mutant and not args.variant.startswith("mutants"):
+        raise InvalidArgument("--mutant needs a coverage variant with mutant injection: add --variant mutants-cov")
+
+    def progress(result: dict) -> None:
+        if not args.json:
+            print(f"   {result['execs']} execs, cov {result['coverage']}, {len(result['findings'])} finding(s), "
+                  f"{result['restarts']} restart(s)", file=sys.stderr, flush=True)  # fmt: skip
+
+    result = run_lane([t for t in args.targets.split(",") if t], args.seconds, args.corpus, args.out, args.seed,
+                      args.variant, args.mutant, timeout=args.timeout, progress=progress)  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        rate = result["execs"] / result["seconds"] if result["seconds"] else 0.0
+        print(f"coverage lane ({result['variant']}): {result['execs']} execs in {result['seconds']:.1f} s "
+              f"({rate:.0f}/s), cov {result['coverage']}, corpus +{result['corpus_added']}, "
+              f"{result['restarts']} restart(s)")  # fmt: skip
+        for f in result["findings"]:
+            print(f"   [{f['kind']}] {f['summary']}\n      {f['path']}" + ("" if f["new"] else " (already saved)"))
+        for error in result["errors"]:
+            print(f"   error: {error}")
+    return EXIT_FOUND if result["findings"] else EXIT_CLEAN
+
+
+def cmd_corpus_min(args: argparse.Namespace) -> int:
+    from .coverage import minimize_corpus
+
+    result = minimize_corpus([t for t in args.targets.split(",") if t], args.corpus, args.variant, args.mutant)
+    print(f"corpus {args.corpus}: {result['before']} -> {result['after']} inputs")
+    return EXIT_CLEAN
+
 COMMANDS = {
+    "covfuzz": cmd_covfuzz,
+    "corpus-min": cmd_corpus_min,
+    "campaign-bench": cmd_campaign_bench,
+    "campaign": cmd_campaign,
     "mutants": cmd_mutants,
     "stress": cmd_stress,
     "stress-bench": cmd_stress_bench,

@@ -47,11 +47,11 @@ from typing import Any
 from .concurrent_program import ConcurrentProgram, Local, thread_op_text
 from .contract import MAX_REFS, U64_MAX, Status
 from .differential import observation_problem, render_value
-from .execution import Observation, Step, steps_of
-from .linearizability import CheckResult, Model, Operation, Verdict, check
+from .execution import Observation, steps_of
+from .linearizability import Model, Operation, Verdict, check
 from .model import OwnershipModel, ResourceInfo, StatsValue
+from .program import Create, Info, Program, Read, Ref, Snapshot, Write, op_name
 from .timeline import EPILOGUE_CLIENT
-from .program import Acquire, Create, Info, Program, Read, Ref, Release, Snapshot, Write, op_name
 
 __all__ = [
     "OWNERSHIP",

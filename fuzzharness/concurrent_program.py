@@ -218,7 +218,7 @@ def parse_text(text: str, source: str = "<concurrent program>") -> ConcurrentPro
     produced = 0
     lineno = 0
     try:
-        for lineno, raw_line in enumerate(text.splitlines(), 1):
+        for lineno, raw_line in enumerate(text.splitlines(), 1):  # noqa: B007 (the except clause reads it)
             line = " ".join(raw_line.split("#", 1)[0].split())
             if not line:
                 continue
@@ -382,7 +382,7 @@ def _mixed(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, 
             setup.append(Acquire(Ref(k)))
     thread_lists = []
     budget = 250 - pool  # producers a Config (capacity <= 256) can hold
-    for t in range(threads):
+    for _ in range(threads):
         ops: list[Op] = []
         local_sizes: list[tuple[int, bool]] = []
         held: list[int] = []  # pool handles this thread acquired and has not released

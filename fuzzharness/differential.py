@@ -21,7 +21,7 @@ from typing import Any
 
 from .contract import Status
 from .execution import ModelBackend, Observation, Step, run_program, steps_of
-from .model import ResourceInfo, StatsExpectation, StatsValue
+from .model import StatsExpectation, StatsValue
 from .program import Program
 
 __all__ = [

@@ -45,6 +45,7 @@ class FindingKind(enum.Enum):
     panic = "a panic was caught at the boundary (status PANIC)"
     crash = "the target killed its process (signal or exit)"
     hang = "the target did not return within the timeout"
+    oom = "the worker's resident memory (RSS) exceeded the limit; it was killed and restarted"
     # Memory oracles (fuzzharness.sanitizer, fuzzharness.leaks): named as ASan names the bug.
     heap_use_after_free = "AddressSanitizer: memory was used after it was freed"
     double_free = "AddressSanitizer: memory was freed twice"

@@ -10,6 +10,12 @@ draws the progress display and prints the summary.
 
 Every program's seed is recorded: ``program_seed = seed * 2**40 + job * 2**32 + n``
 regenerates it with ``generate(Random(program_seed))``.
+
+With ``corpus`` (a directory of byte-encoded programs, e.g. a campaign's
+``<corpus>/<targets>/queue``), a fraction ``corpus_rate`` of the programs are
+byte-level mutations of corpus entries instead (:func:`mutate_entry`; every byte
+string decodes to a valid program). Their findings record no seed (the saved
+program is the input).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .registry import TargetSpec, select_targets
 from .supervisor import DEFAULT_TIMEOUT, TargetWorker
 from .triage import Outcome, findings_for
 
-__all__ = ["FuzzOptions", "FuzzSummary", "run_fuzz", "run_batch", "program_seed"]
+__all__ = ["FuzzOptions", "FuzzSummary", "run_fuzz", "run_batch", "program_seed", "load_corpus", "mutate_entry"]
 
 
 @dataclass
@@ -50,6 +56,11 @@ class FuzzOptions:
     #: the mutant suite's "time to detection" (fuzzharness.mutants)
     stop_on_first: bool = False
     stop_kinds: tuple[str, ...] = ()
+    #: directory of byte-encoded programs to mutate (campaign corpus queue), and how often
+    corpus: Path | None = None
+    corpus_rate: float = 0.25
+    #: kill and restart a worker whose RSS exceeds this (an ``oom`` finding); None: no limit
+    rss_limit_mb: int | None = None
 
 
 @dataclass
@@ -121,10 +132,13 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
     workers: dict[str, TargetWorker] = {}
     try:
         for spec in specs:
-            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant)
+            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
+                                              rss_limit_mb=options.rss_limit_mb)  # fmt: skip
             workers[spec.name].start()
         deadline = time.monotonic() + options.seconds if options.seconds else None
         n = 0
+        entries = load_corpus(options.corpus) if options.corpus else []
+        from_corpus: set[int] = set()
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             size = options.batch
             if options.runs is not None:
@@ -134,7 +148,12 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
             batch = []
             for _ in range(size):
                 seed = program_seed(options.seed, index, n)
-                batch.append((seed, generate(random.Random(seed), options.max_ops)))
+                rng = random.Random(seed)
+                if entries and rng.random() < options.corpus_rate:
+                    from_corpus.add(seed)
+                    batch.append((seed, mutate_entry(rng, entries, options.max_ops)))
+                else:
+                    batch.append((seed, generate(rng, options.max_ops)))
                 n += 1
             outcomes = run_batch(workers, batch)
             ops = 0
@@ -143,7 +162,8 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                 per_target = outcomes[seed]
                 ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
                 for finding in findings_for(
-                    program, per_target, variant=options.variant, seed=seed, mutant=options.mutant,
+                    program, per_target, variant=options.variant, mutant=options.mutant,
+                    seed=None if seed in from_corpus else seed,
                     probe=lambda target, p: _probe(workers[target], p, options.timeout),
                 ):  # fmt: skip
                     found.append(_record(finding, options.out))
@@ -159,6 +179,51 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
         for worker in workers.values():
             worker.close()
         events.put(("done", index))
+
+
+def load_corpus(directory: Path, limit: int = 4096) -> list[bytes]:
+    """The byte-encoded programs of a corpus directory (at most ``limit``, smallest names first)."""
+    try:
+        names = sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    out = []
+    for path in names[:limit]:
+        try:
+            out.append(path.read_bytes()[:4096])
+        except OSError:
+            continue
+    return out
+
+
+def mutate_entry(rng: random.Random, entries: list[bytes], max_ops: int) -> Program:
+    """A byte-level mutation of a corpus entry: flips, inserts, deletions, a splice with
+    another entry or a fresh program's encoding. Total: any bytes decode to a program."""
+    from .program import decode, encode
+
+    data = bytearray(rng.choice(entries) or b"\0")
+    for _ in range(rng.randint(1, 4)):
+        roll = rng.random()
+        pos = rng.randrange(len(data) + 1)
+        if roll < 0.35 and data:
+            data[min(pos, len(data) - 1)] ^= 1 << rng.randrange(8)
+        elif roll < 0.55:
+            data[pos:pos] = bytes([rng.randrange(256)])
+        elif roll < 0.7 and len(data) > 2:
+            del data[pos : pos + rng.randint(1, 8)]
+        elif roll < 0.85:
+            other = rng.choice(entries)[1:]
+            cut = rng.randrange(len(other) + 1)
+            data[pos:] = other[cut:]
+        else:
+            try:
+                data += encode(generate(rng, 8))[1:]
+            except ValueError:
+                pass
+    program = decode(bytes(data))
+    if len(program.ops) > 2 * max_ops:
+        program = Program(program.config, program.ops[: 2 * max_ops])
+    return program
 
 
 def _probe(worker: TargetWorker, program: Program, timeout: float) -> Any:

@@ -75,6 +75,9 @@ PLAN: dict[Mutant, Plan] = {
     Mutant.SHARED_LAST_ERROR: Plan("stress", "mutants", ("non_linearizable", "divergence")),
     Mutant.RACY_REFCOUNT: Plan("stress", "mutants", ("non_linearizable", "divergence")),
     Mutant.UNSYNC_WRITER: Plan("stress", "mutants", ("non_linearizable", "divergence")),
+    # A 4-byte magic in the written data: the coverage-guided lane (fuzzharness.coverage) on
+    # the libFuzzer-instrumented build; random generation would have to guess 32 bits.
+    Mutant.MAGIC_CRASH: Plan("coverage", "mutants-cov", ("crash",)),
 }
 
 
@@ -157,7 +160,14 @@ def stress_mode(job: Job, out: Path) -> Detection:
     return hunt(job, out)
 
 
-MODES: dict[str, Callable[[Job, Path], Detection]] = {"fuzz": fuzz_mode, "stress": stress_mode}
+def coverage_mode(job: Job, out: Path) -> Detection:
+    """The coverage-guided lane (:func:`fuzzharness.coverage.coverage_mode`)."""
+    from .coverage import coverage_mode as run
+
+    return run(job, out)
+
+
+MODES: dict[str, Callable[[Job, Path], Detection]] = {"fuzz": fuzz_mode, "stress": stress_mode, "coverage": coverage_mode}
 
 
 def _supported(specs: list[TargetSpec], mutants: list[Mutant]) -> dict[tuple[str, int], bool]:
@@ -268,8 +278,9 @@ def to_json(rows: list[Row]) -> list[dict[str, Any]]:
 
 
 def print_table(rows: list[Row], budget: float) -> None:
-    from .progress import make_console
     from rich.table import Table
+
+    from .progress import make_console
 
     table = Table(title=f"mutant suite (budget {budget:g} s per mutant and target)")
     for col in ("#", "mutant", "target", "mode", "variant", "detected", "kind", "fits", "time", "repro"):

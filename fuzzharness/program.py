@@ -500,7 +500,7 @@ def parse_text(text: str, source: str = "<program>") -> Program:
     produced = 0
     lineno = 0
     try:
-        for lineno, raw_line in enumerate(text.splitlines(), 1):
+        for lineno, raw_line in enumerate(text.splitlines(), 1):  # noqa: B007 (the except clause reads it)
             line = " ".join(raw_line.split("#", 1)[0].split())
             if not line:
                 continue

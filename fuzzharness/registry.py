@@ -40,6 +40,9 @@ class Variant:
     #: "asan" when built with AddressSanitizer: workers get libasan preloaded and
     #: LeakSanitizer checks (:mod:`fuzzharness.sanitizer`); None for plain builds.
     sanitizer: str | None = None
+    #: for a libFuzzer coverage build (:mod:`fuzzharness.coverage`): the variant that is
+    #: the same build without instrumentation, on which findings are replayed; else None.
+    coverage_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
                     testing=bool(v.get("testing", False)),
                     env={str(k): str(val) for k, val in v.get("env", {}).items()},
                     sanitizer=_sanitizer(v.get("sanitizer"), f"{where} variant {vname!r}"),
+                    coverage_of=str(v["coverage_of"]) if "coverage_of" in v else None,
                 )
                 for vname, v in entry["variants"].items()
             }
@@ -129,6 +133,12 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
             raise CorruptInput(f"{where}: missing key {exc}") from None
         if "release" not in variants:
             raise CorruptInput(f"{where}: every target needs a 'release' variant")
+        for vname, v in variants.items():
+            if v.coverage_of is not None and (v.coverage_of not in variants or variants[v.coverage_of].coverage_of):
+                raise CorruptInput(
+                    f"{where} variant {vname!r}: coverage_of must name an uninstrumented variant of the target, "
+                    f"got {v.coverage_of!r}"
+                )
         if deferred not in strategies:
             raise CorruptInput(f"{where}: deferred strategy {deferred.name} is not in its strategies")
     if not targets:

@@ -54,7 +54,8 @@ def load_input(path: Path, targets: str | None, variant: str | None) -> Finding 
     if not path.exists():
         raise CorruptInput(f"{path}: no such file or directory")
     text = read_text(path)
-    from .concurrent_program import is_concurrent_text, parse_text as parse_concurrent
+    from .concurrent_program import is_concurrent_text
+    from .concurrent_program import parse_text as parse_concurrent
 
     program = parse_concurrent(text, str(path)) if is_concurrent_text(text) else parse_text(text, str(path))
     names = targets or ",".join(load_registry())

@@ -31,7 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .concurrent_model import _FUNCTION, ConcurrentRun, RunCheck, check_run, describe_input, describe_output, ownership_model
+from .concurrent_model import (
+    _FUNCTION,
+    ConcurrentRun,
+    RunCheck,
+    check_run,
+    describe_input,
+    describe_output,
+    ownership_model,
+)
 from .concurrent_program import ConcurrentProgram, generate, native_setup, native_threads
 from .contract import Status, Strategy
 from .findings import Finding, FindingKind, save

@@ -105,8 +105,9 @@ def measure(targets: str, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def print_report(rows: list[dict[str, Any]]) -> None:
-    from .progress import make_console
     from rich.table import Table
+
+    from .progress import make_console
 
     console = make_console()
     clocks = ", ".join(sorted({r.get("clock", "?") for r in rows}))

@@ -91,8 +91,9 @@ def measure(targets: str, n_programs: int = 400, seed: int = 1) -> list[dict[str
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    from .progress import make_console
     from rich.table import Table
+
+    from .progress import make_console
 
     table = Table(title="sequential throughput (ops/s; higher is better)")
     for col in ("target", "ops", "bare cffi", "interpreted", "native runner", "checked (model+IPC)", "bare/checked"):

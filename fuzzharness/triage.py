@@ -26,8 +26,8 @@ from .contract import Status
 from .differential import Divergence, check_program, expected_trace, observation_problem, render_observation
 from .execution import Observation, steps_of
 from .findings import Finding, FindingKind
-from .program import Program
 from .memory_findings import leak_findings, memory_error_finding
+from .program import Program
 from .sanitizer import parse_report
 from .supervisor import Failure
 

@@ -5,7 +5,7 @@ package main
 // The test-only boundary of the mutants build: fh_test_set_mutant of
 // fuzzharness_testing_decls.h, and what the table's mutants need from the
 // boundary because safe Go cannot do it: the C null-pointer write that
-// FH_MUTANT_SEGFAULT crashes with (Go turns a nil dereference in Go into a
+// FH_MUTANT_SEGFAULT and FH_MUTANT_MAGIC_CRASH crash with (Go turns a nil dereference in Go into a
 // recoverable panic), the slice one byte longer than its C allocation of
 // FH_MUTANT_BOUNDS_OFF_BY_ONE, the raw-pointer cache of
 // FH_MUTANT_GO_CACHE_USE_AFTER_FREE, and the process-wide last error of
@@ -48,6 +48,7 @@ var (
 	_ = [1]struct{}{}[C.FH_MUTANT_SHARED_LAST_ERROR-table.MutantSharedLastError]
 	_ = [1]struct{}{}[C.FH_MUTANT_RACY_REFCOUNT-table.MutantRacyRefcount]
 	_ = [1]struct{}{}[C.FH_MUTANT_UNSYNC_WRITER-table.MutantUnsyncWriter]
+	_ = [1]struct{}{}[C.FH_MUTANT_MAGIC_CRASH-table.MutantMagicCrash]
 )
 
 func init() {

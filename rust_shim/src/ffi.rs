@@ -341,7 +341,8 @@ pub extern "C" fn fh_test_set_mutant(mutant: u32) -> i32 {
     ffi_boundary!("fh_test_set_mutant", api::set_mutant(mutant))
 }
 
-/// `FH_MUTANT_SEGFAULT`: a real write through a null pointer (SIGSEGV).
+/// `FH_MUTANT_SEGFAULT` and `FH_MUTANT_MAGIC_CRASH`: a real write through a
+/// null pointer (SIGSEGV).
 #[cfg(feature = "mutants")]
 pub(crate) fn write_through_null() -> ! {
     let null: *mut u8 = std::hint::black_box(std::ptr::null_mut());

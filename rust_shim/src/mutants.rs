@@ -38,6 +38,10 @@
 //!   [`MUTANT_QUIESCE_TIMEOUT`] instead of the session's 5 s;
 //! * `SHARED_LAST_ERROR`: the last-error message lives in one process-wide
 //!   string ([`set_shared_last_error`], [`shared_last_error`]);
+//! * `MAGIC_CRASH`: [`on_write`] also writes through a null pointer when the
+//!   data of a successful write starts with the 4-byte value "FUZZ", compared
+//!   as one 32-bit value in [`starts_with_magic`] (comparison coverage shows a
+//!   fuzzer the constant; a random one must guess 32 bits);
 //! * `GO_CACHE_USE_AFTER_FREE` is a Go-only bug: `FH_UNSUPPORTED` here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -71,7 +75,7 @@ pub fn set(mutant: u32) -> Result<()> {
                  this is the Rust target"
             ),
         )),
-        FH_MUTANT_NONE..=FH_MUTANT_UNSYNC_WRITER => {
+        FH_MUTANT_NONE..=FH_MUTANT_MAGIC_CRASH => {
             ACTIVE.store(mutant, Ordering::SeqCst);
             Ok(())
         }
@@ -92,8 +96,12 @@ pub fn active() -> u32 {
     ACTIVE.load(Ordering::SeqCst)
 }
 
-/// Fires the active trigger mutant if `data` is the trigger (see the module).
+/// Fires the active trigger mutant if `data` is the trigger, and
+/// `MAGIC_CRASH` if `data` starts with its magic (see the module).
 pub fn on_write(data: &[u8]) {
+    if is_active(FH_MUTANT_MAGIC_CRASH) && starts_with_magic(data) {
+        crate::ffi::write_through_null();
+    }
     if !matches!(data, [0xFD, _, _]) {
         return;
     }
@@ -105,6 +113,19 @@ pub fn on_write(data: &[u8]) {
         FH_MUTANT_ABORT => crate::ffi::uncaught_panic(),
         FH_MUTANT_CAUGHT_PANIC => panic!("FH_MUTANT_CAUGHT_PANIC: the trigger write panicked"),
         _ => {}
+    }
+}
+
+/// Whether `data` starts with the magic of `MAGIC_CRASH`: the 4-byte value
+/// "FUZZ" (46 55 5A 5A), read as one little-endian `u32` and compared with one
+/// 32-bit comparison, which `-trace-compares` reports to a coverage-guided
+/// fuzzer (`__sanitizer_cov_trace_const_cmp4`); a random fuzzer must guess all
+/// 32 bits at once.
+pub fn starts_with_magic(data: &[u8]) -> bool {
+    const MAGIC: u32 = u32::from_le_bytes(*b"FUZZ");
+    match data.first_chunk::<4>() {
+        Some(head) => std::hint::black_box(u32::from_le_bytes(*head)) == MAGIC,
+        None => false,
     }
 }
 

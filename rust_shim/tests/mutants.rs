@@ -106,18 +106,18 @@ fn last_error() -> String {
 fn unknown_mutants_are_invalid_arguments_without_a_session() {
     let _guard = exclusive();
     assert_eq!(
-        fh_test_set_mutant(FH_MUTANT_UNSYNC_WRITER + 1),
+        fh_test_set_mutant(FH_MUTANT_MAGIC_CRASH + 1),
         FH_INVALID_ARGUMENT
     );
     assert_eq!(
         last_error(),
         format!(
             "fh_test_set_mutant: unknown mutant {}",
-            FH_MUTANT_UNSYNC_WRITER + 1
+            FH_MUTANT_MAGIC_CRASH + 1
         )
     );
     assert_eq!(fh_test_set_mutant(u32::MAX), FH_INVALID_ARGUMENT);
-    for mutant in FH_MUTANT_NONE..=FH_MUTANT_UNSYNC_WRITER {
+    for mutant in FH_MUTANT_NONE..=FH_MUTANT_MAGIC_CRASH {
         if mutant != FH_MUTANT_GO_CACHE_USE_AFTER_FREE {
             assert_eq!(fh_test_set_mutant(mutant), FH_OK, "mutant {mutant}");
         }
@@ -268,6 +268,8 @@ fn crashing_mutants_kill_or_hang_the_process() {
     };
     let segfault = child(FH_MUTANT_SEGFAULT).wait().unwrap();
     assert_eq!(segfault.signal(), Some(11), "{segfault:?}");
+    let magic = child(FH_MUTANT_MAGIC_CRASH).wait().unwrap();
+    assert_eq!(magic.signal(), Some(11), "{magic:?}");
     let abort = child(FH_MUTANT_ABORT).wait().unwrap();
     assert_eq!(abort.signal(), Some(6), "{abort:?}");
     let mut hang = child(FH_MUTANT_HANG);
@@ -294,6 +296,18 @@ fn crash_child() {
     init();
     let h = create(8);
     assert_eq!(fh_test_set_mutant(mutant), FH_OK);
+    if mutant == FH_MUTANT_MAGIC_CRASH {
+        assert_eq!(write(h, 0, b"FUZ"), FH_OK, "3 bytes: not the magic");
+        assert_eq!(write(h, 0, b"FUZz"), FH_OK, "not the magic");
+        assert_eq!(
+            write(h, 0, &[0xFD, 0xFE, 0xFF]),
+            FH_OK,
+            "not the trigger here"
+        );
+        assert_eq!(write(h, 6, b"FUZZ"), FH_BOUNDS, "a failed write: no crash");
+        write(h, 2, b"FUZZ!!");
+        unreachable!("the magic write returned");
+    }
     assert_eq!(write(h, 0, &[0xFD, 0, 0, 0]), FH_OK, "not the trigger");
     write(h, 5, &[0xFD, 0xFE, 0xFF]);
     unreachable!("the trigger returned");

@@ -77,8 +77,8 @@ enum fh_mutant {
     FH_MUTANT_MAGIC_CRASH = 19     /* a successful fh_write whose data is at least 4 bytes
                                      long and starts with the bytes 46 55 5A 5A ("FUZZ")
                                      writes through a null pointer (SIGSEGV). The magic
-                                     is compared in native code, one byte at a time, so
-                                     only coverage guidance finds it quickly. */
+                                     is compared in native code as one 32-bit value, so
+                                     only comparison coverage finds it quickly. */
     /* 20..: free. A number is never reused for another mutant. */
 };
 

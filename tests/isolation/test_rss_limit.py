@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from conftest import library_path
 from fuzzharness.findings import FindingKind
 from fuzzharness.program import parse_text
 from fuzzharness.registry import load_registry
 from fuzzharness.supervisor import Failure, TargetWorker
 from fuzzharness.triage import findings_for
-
-from conftest import library_path
 
 HUGE = parse_text(
     "config capacity=1 strategy=immediate max_resource_bytes=4294967296 max_total_bytes=4294967296\n"

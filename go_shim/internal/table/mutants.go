@@ -3,6 +3,7 @@
 package table
 
 import (
+	"encoding/binary"
 	"math"
 	"runtime"
 	"sync"
@@ -19,6 +20,8 @@ import (
 //   - SnapshotShares: a snapshot shares its origin's buffer (session.snapshot).
 //   - SkipGeneration: lookup ignores the generation of a live slot.
 //   - Segfault, Hang, Abort, CaughtPanic: the trigger (injectWriteMutant).
+//   - MagicCrash: injectWriteMutant crashes like Segfault when the data starts
+//     with "FUZZ", compared a byte at a time in startsWithMagic.
 //   - StaleUseAfterFree, DoubleRelease (Immediate strategy): a dying
 //     resource's slot keeps its memory (mutantDied), which is freed as usual;
 //     while the slot is free, a read/write through a stale handle of it copies
@@ -62,7 +65,8 @@ const (
 	MutantSharedLastError     Mutant = 16
 	MutantRacyRefcount        Mutant = 17
 	MutantUnsyncWriter        Mutant = 18
-	lastMutant                       = MutantUnsyncWriter
+	MutantMagicCrash          Mutant = 19
+	lastMutant                       = MutantMagicCrash
 )
 
 // The trigger of the crash mutants: a write of exactly triggerLen bytes whose
@@ -128,6 +132,9 @@ func snapshotShares() bool { return isActive(MutantSnapshotShares) }
 // handle is live and writable and the write in bounds; data is what it
 // writes.
 func injectWriteMutant(data []byte) {
+	if isActive(MutantMagicCrash) && startsWithMagic(data) {
+		segfault()
+	}
 	if len(data) != triggerLen || data[0] != triggerFirstByte {
 		return
 	}
@@ -142,6 +149,16 @@ func injectWriteMutant(data []byte) {
 	case MutantCaughtPanic:
 		panic("fuzzharness: injected mutant FH_MUTANT_CAUGHT_PANIC")
 	}
+}
+
+// startsWithMagic reports whether data starts with MutantMagicCrash's magic,
+// the 4-byte value "FUZZ" (46 55 5A 5A), read as one little-endian uint32 and
+// compared once: -d=libfuzzer reports the 32-bit comparison to a coverage-guided
+// fuzzer (__sanitizer_cov_trace_const_cmp4), where a random one must guess all
+// 32 bits at once.
+func startsWithMagic(data []byte) bool {
+	const magic = uint32('F') | uint32('U')<<8 | uint32('Z')<<16 | uint32('Z')<<24
+	return len(data) >= 4 && binary.LittleEndian.Uint32(data) == magic
 }
 
 // sleepForever blocks the calling goroutine for good. It sleeps rather than

@@ -26,9 +26,9 @@ var trigger = goBuf{0xFD, 1, 2}
 
 func TestSetMutant(t *testing.T) {
 	withMutant(t, MutantNone)
-	wantStatus(t, SetMutant(uint32(MutantUnsyncWriter)+1), InvalidArgument)
+	wantStatus(t, SetMutant(uint32(MutantMagicCrash)+1), InvalidArgument)
 	wantStatus(t, SetMutant(1<<31), InvalidArgument)
-	for f := MutantNone; f <= MutantUnsyncWriter; f++ {
+	for f := MutantNone; f <= MutantMagicCrash; f++ {
 		mustOK(t, SetMutant(uint32(f)))
 	}
 }
@@ -114,6 +114,39 @@ func TestMutantSegfaultCallsTheCrash(t *testing.T) {
 	_ = l.Write(h, 0, trigger)
 	if crashes != 1 {
 		t.Fatal("the trigger did not crash")
+	}
+}
+
+func TestMutantMagicCrashCallsTheCrashOnlyOnTheMagic(t *testing.T) {
+	withMutant(t, MutantMagicCrash)
+	crashes := 0
+	SetSegfault(func() { crashes++ })
+	t.Cleanup(func() { SetSegfault(nil) })
+	l, _ := open(t, defaultConfig())
+	h := mustCreate(t, l, 8)
+	mustOK(t, l.Write(h, 0, goBuf("FUZ")))  // 3 bytes: not the magic
+	mustOK(t, l.Write(h, 0, goBuf("FUZz"))) // last byte differs
+	mustOK(t, l.Write(h, 0, goBuf("xUZZ"))) // first byte differs
+	mustOK(t, l.Write(h, 0, trigger))       // the 0xFD trigger is another mutant's
+	wantStatus(t, l.Write(h, 6, goBuf("FUZZ")), Bounds)
+	wantStatus(t, l.Write(mustSnapshot(t, l, h), 0, goBuf("FUZZ")), ReadOnly)
+	if crashes != 0 {
+		t.Fatal("crashed without the magic")
+	}
+	_ = l.Write(h, 2, goBuf("FUZZ!!"))
+	if crashes != 1 {
+		t.Fatal("the magic did not crash")
+	}
+}
+
+func TestStartsWithMagic(t *testing.T) {
+	for data, want := range map[string]bool{
+		"": false, "F": false, "FUZ": false, "FUZZ": true, "FUZZY": true,
+		"fUZZ": false, "FuZZ": false, "FUzZ": false, "FUZz": false, "xFUZZ": false,
+	} {
+		if got := startsWithMagic([]byte(data)); got != want {
+			t.Errorf("startsWithMagic(%q) = %v, want %v", data, got, want)
+		}
 	}
 }
 
