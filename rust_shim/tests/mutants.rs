@@ -627,7 +627,12 @@ fn racy_acquire_resurrects_a_resource_released_in_its_window() {
         FH_STALE_HANDLE,
         "a dead resource is still checked"
     );
-    let raced = within(1000, || {
+    // The release lands 0..40 µs after the acquire starts, swept by busy-waiting
+    // (a sleep this short overshoots by tens of µs on a loaded machine).
+    let mut attempt = 0u64;
+    let raced = within(4000, || {
+        attempt += 1;
+        let delay = Duration::from_micros(attempt % 41);
         let h = create(4);
         let barrier = Barrier::new(2);
         let acquired = thread::scope(|scope| {
@@ -636,7 +641,10 @@ fn racy_acquire_resurrects_a_resource_released_in_its_window() {
                 fh_acquire(h)
             });
             barrier.wait();
-            thread::sleep(Duration::from_micros(5));
+            let start = Instant::now();
+            while start.elapsed() < delay {
+                std::hint::spin_loop();
+            }
             assert_eq!(fh_release(h), FH_OK);
             acquirer.join().unwrap()
         });
