@@ -31,12 +31,18 @@ func TestMutantRacyAcquire(t *testing.T) {
 	mustOK(t, l.Release(h))
 	mustOK(t, l.Release(h))
 	wantStatus(t, l.Acquire(h), StaleHandle)
-	raced := within(1000, func() bool {
+	// The release lands 0..40 µs after the acquire starts, swept by busy-waiting
+	// (a sleep this short overshoots by tens of µs on a loaded machine).
+	attempt := 0
+	raced := within(4000, func() bool {
+		attempt++
+		delay := time.Duration(attempt%41) * time.Microsecond
 		h := mustCreate(t, l, 4)
 		var acquired error
 		var wg sync.WaitGroup
 		wg.Go(func() { acquired = l.Acquire(h) })
-		time.Sleep(5 * time.Microsecond)
+		for start := time.Now(); time.Since(start) < delay; {
+		}
 		mustOK(t, l.Release(h))
 		wg.Wait()
 		// Both succeeded, so the resource must be alive with one reference
