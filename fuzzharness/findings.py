@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .durable import fsync_dir
 from .errors import CorruptInput
 from .program import Program, parse_text, to_text
 
@@ -120,7 +121,7 @@ def save(finding: Finding, directory: Path) -> Path | None:
             if dest.exists():
                 return None  # another worker saved the same finding first
             raise
-        _fsync_dir(directory)
+        fsync_dir(directory)
         return dest
     finally:
         if tmp.exists():
@@ -142,14 +143,6 @@ def _parse_program(text: str, source: str) -> Any:
     if concurrent_program.is_concurrent_text(text):
         return concurrent_program.parse_text(text, source)
     return parse_text(text, source)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_text(path: Path) -> str:
