@@ -30,7 +30,7 @@ from .durable import fsync_dir
 from .errors import CorruptInput
 from .program import Program, parse_text, to_text
 
-__all__ = ["FindingKind", "Finding", "save", "load", "read_text", "as_dict", "FINDING_FILE", "PROGRAM_FILE", "TRACE_FILE", "SCHEMA"]
+__all__ = ["FindingKind", "Finding", "save", "load", "read_text", "as_dict", "merge_hits", "FINDING_FILE", "PROGRAM_FILE", "TRACE_FILE", "SCHEMA"]
 
 FINDING_FILE = "finding.json"
 PROGRAM_FILE = "program.fh"
@@ -211,6 +211,19 @@ def load(path: Path) -> Finding:
         trace=trace_path.read_text(errors="replace") if trace_path.is_file() else "",
         found_at=float(_field(data, "found_at", (int, float), json_path)),
     )
+
+
+def merge_hits(entries: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:
+    """Fold summary entries of findings (dicts with ``id`` and ``new``) into ``entries``:
+    one entry per id with a hit ``count``; an id is new if any of its hits saved it."""
+    by_id = {e["id"]: e for e in entries}
+    for f in found:
+        entry = by_id.get(f["id"])
+        if entry is None:
+            by_id[f["id"]] = entry = {**f, "count": 0}
+            entries.append(entry)
+        entry["count"] += 1
+        entry["new"] = entry.get("new", False) or f.get("new", False)
 
 
 def as_dict(finding: Finding) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .findings import Finding, save
+from .findings import Finding, merge_hits, save
 from .program import Program, generate
 from .registry import TargetSpec, select_targets
 from .supervisor import DEFAULT_TIMEOUT, TargetWorker
@@ -84,14 +84,7 @@ class FuzzSummary:
         return self.ops / self.seconds if self.seconds else 0.0
 
     def add_findings(self, found: list[dict[str, Any]]) -> None:
-        by_id = {f["id"]: f for f in self.findings}
-        for f in found:
-            if f["id"] in by_id:
-                by_id[f["id"]]["count"] += 1
-                by_id[f["id"]]["new"] = by_id[f["id"]]["new"] or f["new"]
-            else:
-                by_id[f["id"]] = {**f, "count": 1}
-                self.findings.append(by_id[f["id"]])
+        merge_hits(self.findings, found)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

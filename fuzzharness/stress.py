@@ -42,7 +42,7 @@ from .concurrent_model import (
 )
 from .concurrent_program import ConcurrentProgram, generate, native_setup, native_threads
 from .contract import Status, Strategy
-from .findings import Finding, FindingKind, save
+from .findings import Finding, FindingKind, merge_hits, save
 from .linearizability import CheckResult
 from .registry import select_targets
 from .supervisor import DEFAULT_TIMEOUT, Failure, TargetWorker
@@ -136,11 +136,7 @@ class StressSummary:
         return self.overlapping / self.overlap_total if self.overlap_total else 0.0
 
     def add(self, found: dict[str, Any]) -> None:
-        for f in self.findings:
-            if f["id"] == found["id"]:
-                f["count"] += 1
-                return
-        self.findings.append({**found, "count": 1})
+        merge_hits(self.findings, [found])
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
