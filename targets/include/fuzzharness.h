@@ -1,5 +1,5 @@
 /*
- * fuzzharness ownership contract, ABI 1.0 -- the C header.
+ * fuzzharness ownership contract, ABI 1.1 -- the C header.
  *
  * This file is the canonical contract between the harness and every target
  * (the Go c-shared shim, the Rust cdylib shim, and any future implementation).

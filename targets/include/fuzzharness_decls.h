@@ -1,5 +1,11 @@
 /*
- * fuzzharness ownership contract, ABI 1.0: declarations.
+ * fuzzharness ownership contract, ABI 1.1: declarations.
+ *
+ * 1.1 (additive over 1.0): FH_NOT_HELD, FH_RECLAIM_GUARDED, the config flag
+ * FH_FLAG_RECLAIM_EVENTS with fh_drain_reclaim_events / fh_clock_ns, and the
+ * cross-runtime section at the end (per-runtime references, fh_backend,
+ * fh_backend_table, fh_attach_backend). A 1.1 harness drives a 1.0 library
+ * with none of these; a 1.0 harness drives a 1.1 library unchanged.
  *
  * This file must stay readable by cffi's cdef: no preprocessor lines, only
  * typedefs, enums, structs and prototypes. Include fuzzharness.h from C.
@@ -104,22 +110,42 @@ enum fh_status_code {
     FH_ALREADY_INITIALIZED = 10,/* fh_init while a session is open */
     FH_UNSUPPORTED = 11,        /* strategy not implemented by this target */
     FH_INVALID_ARGUMENT = 12,   /* a config field out of range */
-    FH_TIMED_OUT = 13           /* fh_quiesce could not finish deferred reclamation */
-    /* 14..99: reserved for later contract versions. 100..: test builds only. */
+    FH_TIMED_OUT = 13,          /* fh_quiesce could not finish deferred reclamation */
+    FH_NOT_HELD = 14            /* 1.1: fh_release through a runtime that holds no reference
+                                   of its own on a LIVE resource (cross-runtime targets;
+                                   see "Per-runtime references"); the call has no effect */
+    /* 15..99: reserved for later contract versions. 100..: test builds only. */
 };
 
 /* Reclamation strategies: what happens to a resource's memory when it dies. */
 enum fh_reclaim_strategy {
     FH_RECLAIM_IMMEDIATE = 0,   /* freed inside the call that drops the last reference */
     FH_RECLAIM_EPOCH = 1,       /* deferred: freed once no thread can still be reading it (epoch-based) */
-    FH_RECLAIM_GO_CLEANUP = 2   /* deferred: freed by a Go GC cleanup once the Go wrapper is unreachable */
-    /* 3..: reserved (guarded two-runtime release is planned). */
+    FH_RECLAIM_GO_CLEANUP = 2,  /* deferred: freed by a Go GC cleanup once the Go wrapper is unreachable.
+                                   On a cross-runtime pair: guarded (see FH_RECLAIM_GUARDED), and the
+                                   Go side acknowledges its last release from a Go GC cleanup
+                                   (runtime.AddCleanup on its wrapper), so the owner frees the memory
+                                   only when Go's GC got to the wrapper. */
+    FH_RECLAIM_GUARDED = 3      /* 1.1, cross-runtime owners: guarded two-runtime release. A resource
+                                   dies when BOTH runtimes' reference counts are zero; its memory is
+                                   freed by the owner once, in addition, the foreign runtime has
+                                   acknowledged its last release. With GUARDED the foreign runtime
+                                   acknowledges inside that release (so memory is freed inside the
+                                   call that drops the last reference, as with IMMEDIATE). Without a
+                                   foreign runtime attached it behaves as IMMEDIATE. */
+    /* 4..: reserved. */
 };
 
 /* ABI version implemented by the targets described in this file. */
 enum fh_abi {
     FH_ABI_MAJOR = 1,
-    FH_ABI_MINOR = 0
+    FH_ABI_MINOR = 1
+};
+
+/* 1.1: bits of fh_config.flags (1.0 libraries reject any non-zero flags). */
+enum fh_config_flag {
+    FH_FLAG_RECLAIM_EVENTS = 1  /* record one fh_reclaim_event per resource whose memory is
+                                   freed, for fh_drain_reclaim_events */
 };
 
 /* Session configuration, read by fh_init (the callee copies it). */
@@ -129,7 +155,7 @@ typedef struct fh_config {
     uint64_t max_resource_bytes; /* fh_create(size) with size > this -> FH_EXHAUSTED */
     uint64_t max_total_bytes;    /* live_bytes may never exceed this: a create or
                                     snapshot that would -> FH_EXHAUSTED */
-    uint64_t flags;              /* reserved, must be 0 */
+    uint64_t flags;              /* fh_config_flag bits (1.1); other bits must be 0 */
 } fh_config;
 
 /* Counters of the open session. "Live" means alive by reference count;
@@ -160,7 +186,8 @@ fh_status fh_abi_version(uint32_t *major, uint32_t *minor);
 
 /* Open a session. *config is required and copied. Errors, in order:
  * FH_NULL_ARGUMENT, FH_ALREADY_INITIALIZED, FH_INVALID_ARGUMENT (capacity
- * 0 or > 2^20, flags != 0), FH_UNSUPPORTED (strategy not implemented).
+ * 0 or > 2^20, a flags bit outside fh_config_flag), FH_UNSUPPORTED (strategy
+ * not implemented).
  * Not thread-safe: must not overlap any other call. */
 fh_status fh_init(fh_config *config);
 
@@ -228,3 +255,133 @@ fh_status fh_quiesce(void);
  * time, no session needed. buf may be NULL only when cap is 0; out_len is
  * required. Errors: FH_NULL_ARGUMENT. */
 fh_status fh_last_error(char *buf, size_t cap, size_t *out_len);
+
+/* ===================================================================== *
+ * 1.1: RECLAMATION EVENTS (for the reclamation-latency benchmark)
+ * ===================================================================== *
+ * With FH_FLAG_RECLAIM_EVENTS set in fh_init's config, the library records one
+ * event each time it frees the memory of a resource (whatever the strategy;
+ * not for what fh_shutdown frees). Both stamps come from CLOCK_MONOTONIC
+ * (nanoseconds), the same clock in every runtime and in the harness
+ * (fh_clock_ns). Events go into a bounded ring owned by the library: when it
+ * is full, new events are counted as dropped, never block the caller.
+ * Without the flag nothing is recorded and the measured paths pay at most one
+ * predictable branch. */
+typedef struct fh_reclaim_event {
+    fh_handle handle;            /* the dead resource's handle */
+    uint64_t bytes;              /* its size */
+    uint64_t released_ns;        /* when the release that made it unreachable returned its
+                                    last reference (both runtimes' counts zero) */
+    uint64_t freed_ns;           /* when its memory was really freed */
+    uint32_t strategy;           /* the session's fh_reclaim_strategy */
+    uint32_t reserved;           /* 0 */
+} fh_reclaim_event;
+
+/* Move up to cap recorded events, oldest first, into buf and write their
+ * number to *out_n and the number of events dropped since the last drain to
+ * *dropped. Callable from any thread, also concurrently with other calls.
+ * Errors: FH_NOT_INITIALIZED, FH_NULL_ARGUMENT (out_n, dropped; buf when cap
+ * > 0). */
+fh_status fh_drain_reclaim_events(fh_reclaim_event *buf, size_t cap, size_t *out_n, uint64_t *dropped);
+
+/* CLOCK_MONOTONIC now, in nanoseconds, as the library reads it. No session
+ * needed. Errors: FH_NULL_ARGUMENT. */
+fh_status fh_clock_ns(uint64_t *out);
+
+/* ===================================================================== *
+ * 1.1: CROSS-RUNTIME TARGETS (per-runtime references, guarded release)
+ * ===================================================================== *
+ * A cross-runtime target is a PAIR of libraries loaded in one process: an
+ * OWNER (the Rust shim) that allocates and frees resource memory, and a
+ * FOREIGN front (the Go shim) that keeps its own references and lifecycle
+ * bookkeeping and reaches the owner only through the owner's fh_backend
+ * function table (C function pointers). The harness pairs them:
+ *     fh_backend b;  owner.fh_backend_table(&b);  foreign.fh_attach_backend(&b);
+ * After that, ONE session serves both libraries: fh_init / fh_shutdown go
+ * through the foreign front (which forwards them to the owner), and every
+ * other function may be called through either library on the same handles.
+ *
+ * Per-runtime references.  Each live resource has two counts: owner
+ *   references (taken by fh_create / fh_snapshot / fh_acquire called on the
+ *   owner library) and foreign references (the same calls on the foreign
+ *   library). fh_release on a library drops one reference of THAT runtime;
+ *   if that runtime holds none while the resource is live (the other one
+ *   does), the release gives FH_NOT_HELD and has no effect. fh_info's refs is
+ *   the sum of both counts; FH_OVERFLOW applies to each count separately.
+ *   The resource dies (handle stale, slot free) in the call that makes the
+ *   sum zero. Handles, statuses, slots, bytes and stats are otherwise exactly
+ *   those of a single-runtime target: a program that never releases through
+ *   a runtime holding no reference observes the same results on both.
+ *
+ * Guarded release.  The owner frees a dead resource's memory only after the
+ *   foreign runtime has ACKNOWLEDGED its last release: with FH_RECLAIM_GUARDED
+ *   the foreign front acknowledges inside that release (ack = 1), with
+ *   FH_RECLAIM_GO_CLEANUP it acknowledges later, from a Go GC cleanup
+ *   (foreign_ack). Until then the resource counts as pending in fh_stats.
+ *   Resources the foreign runtime never referenced need no acknowledgement.
+ *   fh_quiesce (through either library) asks the foreign runtime to run its
+ *   collector (see set_collector) until no acknowledgement is outstanding,
+ *   within its bound (else FH_TIMED_OUT).
+ *
+ * The foreign entries below act as the FOREIGN runtime on the owner's
+ * session; the other entries are the owner's own contract functions. All
+ * statuses, check orders and messages are those of the contract function of
+ * the same name. */
+typedef fh_status (*fh_init_fn)(fh_config *config);
+typedef fh_status (*fh_shutdown_fn)(fh_stats *report);
+typedef fh_status (*fh_create_fn)(uint64_t size, fh_handle *out);
+typedef fh_status (*fh_handle_fn)(fh_handle handle);
+typedef fh_status (*fh_foreign_release_fn)(fh_handle handle, uint32_t ack);
+typedef fh_status (*fh_snapshot_fn)(fh_handle handle, fh_handle *out);
+typedef fh_status (*fh_write_fn)(fh_handle handle, uint64_t offset, uint8_t *data, size_t len);
+typedef fh_status (*fh_read_fn)(fh_handle handle, uint64_t offset, uint8_t *buf, size_t len);
+typedef fh_status (*fh_info_fn)(fh_handle handle, fh_resource_info *out);
+typedef fh_status (*fh_stats_fn)(fh_stats *out);
+typedef fh_status (*fh_void_fn)(void);
+typedef fh_status (*fh_last_error_fn)(char *buf, size_t cap, size_t *out_len);
+typedef void (*fh_collector_fn)(void);
+typedef fh_status (*fh_set_collector_fn)(fh_collector_fn collect);
+
+typedef struct fh_backend {
+    uint32_t abi_major;                      /* the owner's FH_ABI_MAJOR / MINOR */
+    uint32_t abi_minor;
+    fh_init_fn init;                         /* the owner's fh_init */
+    fh_shutdown_fn shutdown;                 /* the owner's fh_shutdown */
+    fh_create_fn foreign_create;             /* fh_create, the new reference is foreign */
+    fh_snapshot_fn foreign_snapshot;         /* fh_snapshot, the new reference is foreign */
+    fh_handle_fn foreign_acquire;            /* fh_acquire of a foreign reference */
+    fh_foreign_release_fn foreign_release;   /* fh_release of a foreign reference (FH_NOT_HELD
+                                                when the foreign count is 0 on a live resource).
+                                                ack = 1: acknowledged now; ack = 0: when this was
+                                                the last foreign reference, the owner keeps the
+                                                memory until foreign_ack(handle) */
+    fh_handle_fn foreign_ack;                /* acknowledge an ack = 0 last release of handle
+                                                (the handle is usually stale by then).
+                                                FH_INVALID_HANDLE if no acknowledgement of that
+                                                handle is outstanding */
+    fh_write_fn write;                       /* the owner's fh_write, fh_read, ... */
+    fh_read_fn read;
+    fh_info_fn info;
+    fh_stats_fn get_stats;
+    fh_void_fn quiesce;
+    fh_last_error_fn last_error;             /* the owner's per-thread message of its last error */
+    fh_set_collector_fn set_collector;       /* register the foreign runtime's collector (e.g. one
+                                                Go GC): the owner calls it, holding no lock, from
+                                                fh_quiesce while acknowledgements are outstanding.
+                                                NULL unregisters. */
+} fh_backend;
+
+/* Fill *out with this library's backend table. Owners (the Rust shim) only;
+ * other libraries give FH_UNSUPPORTED. No session needed. Errors:
+ * FH_NULL_ARGUMENT, FH_UNSUPPORTED. */
+fh_status fh_backend_table(fh_backend *out);
+
+/* Make this library the foreign front of the owner behind *backend (the
+ * table is copied). Only with no session open (else FH_ALREADY_INITIALIZED);
+ * may be called once per process (a second call gives FH_ALREADY_INITIALIZED).
+ * Foreign fronts (the Go shim) only; other libraries give FH_UNSUPPORTED.
+ * Errors: FH_NULL_ARGUMENT, FH_ALREADY_INITIALIZED, FH_UNSUPPORTED,
+ * FH_INVALID_ARGUMENT (backend ABI major differs, or a NULL entry). Once
+ * attached, fh_init accepts FH_RECLAIM_GUARDED and FH_RECLAIM_GO_CLEANUP
+ * (others: FH_UNSUPPORTED) and forwards the session to the owner. */
+fh_status fh_attach_backend(fh_backend *backend);

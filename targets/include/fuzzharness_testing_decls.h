@@ -74,12 +74,24 @@ enum fh_mutant {
                                      lock, yielding between bytes: concurrent writers
                                      interleave and readers see torn writes (needs
                                      concurrent calls). */
-    FH_MUTANT_MAGIC_CRASH = 19     /* a successful fh_write whose data is at least 4 bytes
+    FH_MUTANT_MAGIC_CRASH = 19,    /* a successful fh_write whose data is at least 4 bytes
                                      long and starts with the bytes 46 55 5A 5A ("FUZZ")
                                      writes through a null pointer (SIGSEGV). The magic
                                      is compared in native code as one 32-bit value, so
                                      only comparison coverage finds it quickly. */
-    /* 20..: free. A number is never reused for another mutant. */
+    FH_MUTANT_GUARD_ONE_SIDE = 20, /* 1.1, cross-runtime owner (Rust) only: the guard looks at the
+                                     OWNER's count alone. A resource dies and its memory is freed
+                                     when the owner's references reach zero although the foreign
+                                     (Go) runtime still holds references: the Go side then uses
+                                     freed memory (heap-use-after-free under ASan; a status or
+                                     byte divergence without it). */
+    FH_MUTANT_CLEANUP_UNREACHABLE = 21, /* 1.1, cross-runtime foreign front (Go) only: the
+                                     cleanup registered with runtime.AddCleanup captures the Go
+                                     wrapper itself in its argument, which keeps the wrapper
+                                     reachable forever: the cleanup never runs, the owner never
+                                     gets the acknowledgement, the memory is never freed
+                                     (fh_quiesce gives FH_TIMED_OUT; a leak). */
+    /* 22..: free. A number is never reused for another mutant. */
 };
 
 /* Switch the process-wide mutant. Errors: FH_INVALID_ARGUMENT for an unknown
