@@ -22,7 +22,7 @@ from pathlib import Path
 from .contract import DECLS_HEADER, PROJECT_ROOT, TESTING_DECLS_HEADER
 from .registry import load_registry
 
-__all__ = ["Signature", "header_functions", "header_structs", "rust_exports", "go_exports", "check_all", "compare"]
+__all__ = ["Signature", "header_functions", "header_structs", "header_function_pointers", "rust_exports", "go_exports", "check_all", "compare"]
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 
@@ -75,13 +75,40 @@ def header_functions(with_testing: bool = False) -> dict[str, Signature]:
     return out
 
 
+def _function_pointer(returns: str, params: list[str]) -> str:
+    """The canonical spelling of a function pointer type, shared by both languages:
+    ``fn(int32_t, uint64_t *) -> int32_t``."""
+    return f"fn({', '.join(params)}) -> {returns}"
+
+
+def header_function_pointers(text: str | None = None) -> dict[str, str]:
+    """``typedef R (*name)(params);`` of the header: name -> canonical function pointer type."""
+    text = _header_text(False) if text is None else text
+    typedefs = _typedefs(text)
+    out = {}
+    for ret, name, params in re.findall(r"typedef\s+(\w+)\s*\(\s*\*\s*(\w+)\s*\)\s*\(([^)]*)\)\s*;", text):
+        ptypes = []
+        for param in params.split(","):
+            param = param.strip()
+            if not param or param == "void":
+                continue
+            m = re.fullmatch(r"(.*?)(\w+)", param.replace("*", " * "))
+            assert m, param
+            ptypes.append(out.get(m.group(1).strip(), _normalize_c(m.group(1), typedefs)))
+        out[name] = _function_pointer(_normalize_c(ret, typedefs), ptypes)
+    return out
+
+
 def header_structs() -> dict[str, list[tuple[str, str]]]:
+    """Every ``typedef struct`` of the header: name -> [(field, normalized C type)]; a field
+    of a function pointer type gets its canonical spelling (see :func:`_function_pointer`)."""
     text = _header_text(False)
     typedefs = _typedefs(text)
+    pointers = header_function_pointers(text)
     out = {}
     for body, name in re.findall(r"typedef\s+struct\s+\w+\s*\{(.*?)\}\s*(\w+)\s*;", text, re.S):
         fields = re.findall(r"(\w+)\s+(\w+)\s*;", body)
-        out[name] = [(fname, _normalize_c(ftype, typedefs)) for ftype, fname in fields]
+        out[name] = [(fname, pointers.get(ftype) or _normalize_c(ftype, typedefs)) for ftype, fname in fields]
     return out
 
 
@@ -132,13 +159,54 @@ def _split_params(params: str) -> list[str]:
     return [p.strip() for p in params.split(",") if p.strip()]
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split at the commas that are not inside (), <> or []."""
+    parts, depth, current = [], 0, []
+    for i, ch in enumerate(text):
+        if ch in "(<[":
+            depth += 1
+        elif ch in ")]" or (ch == ">" and text[i - 1 : i] != "-"):  # not the arrow of `-> R`
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _rust_field_type(rtype: str, aliases: dict[str, str]) -> str:
+    """A field type: a plain type as :func:`_rust_type`, or a function pointer
+    (``Option<unsafe extern "C" fn(name: T, ...) -> R>``) in canonical form."""
+    rtype = " ".join(rtype.split())
+    if m := re.fullmatch(r"Option\s*<(.*)>", rtype):
+        rtype = m.group(1).strip()
+    m = re.fullmatch(r'(?:unsafe\s+)?extern\s+"C"\s+fn\s*\((.*)\)\s*(?:->\s*(.+))?', rtype)
+    if m is None:
+        return _rust_type(rtype, aliases)
+    params = []
+    for param in _split_top_level(m.group(1)):
+        named = re.fullmatch(r"\w+\s*:(?!:)\s*(.+)", param, re.S)  # `name: T`, or a bare `T`
+        params.append(named.group(1) if named else param)
+    ret = (m.group(2) or "()").strip()
+    return _function_pointer(
+        "void" if ret == "()" else _rust_type(ret, aliases), [_rust_type(p, aliases) for p in params]
+    )
+
+
 def rust_structs() -> dict[str, list[tuple[str, str]]]:
-    text = _rust_sources()
+    text = _COMMENT.sub("", _rust_sources())
     aliases = dict(re.findall(r"\btype\s+(\w+)\s*=\s*([\w:]+)\s*;", text))
     out = {}
-    for name, body in re.findall(r"#\[repr\(C\)\]\s*(?:#\[[^\]]*\]\s*)*pub\s+struct\s+(\w+)\s*\{(.*?)\}", text, re.S):
-        fields = re.findall(r"pub\s+(\w+)\s*:\s*([^,]+),?", body)
-        out[_struct_key(name)] = [(f, _rust_type(t, aliases)) for f, t in fields]
+    pattern = r"#\[repr\(C\)\]\s*(?:#\[[^\]]*\]\s*)*pub\s+struct\s+(\w+)\s*\{(.*?)\n\}"
+    for name, body in re.findall(pattern, text, re.S):
+        fields = []
+        for field in _split_top_level(body):
+            m = re.fullmatch(r"(?:#\[[^\]]*\]\s*)*pub\s+(\w+)\s*:\s*(.+)", field, re.S)
+            if m:
+                fields.append((m.group(1), _rust_field_type(m.group(2), aliases)))
+        out[_struct_key(name)] = fields
     return out
 
 
@@ -221,6 +289,8 @@ def check_built() -> list[str]:
     contract = set(header_functions(with_testing=False))
     testing = set(header_functions(with_testing=True)) - contract
     for spec in load_registry().values():
+        if getattr(spec, "pair", None):
+            continue  # a pair of libraries, each checked as its own target
         for vname, variant in spec.variants.items():
             if not variant.library.is_file():
                 continue

@@ -19,10 +19,10 @@ from fuzzharness.contract import PROJECT_ROOT
 
 def test_both_shims_match_the_header_today():
     header = header_functions(with_testing=True)
-    assert len(header) == 14
+    assert len(header) == 18  # ABI 1.1: 17 contract functions + fh_test_set_mutant
     assert set(rust_exports()) == set(header)
     assert set(go_exports()) == set(header)
-    assert len(rust_structs()) >= len(header_structs()) == 3
+    assert len(rust_structs()) >= len(header_structs()) == 5
     assert check_all() == []
 
 
@@ -60,3 +60,38 @@ def test_drift_in_real_rust_source_is_reported(tmp_path):
     problems = "\n".join(compare("rust", rust_exports(ffi)))
     assert "missing export" in problems and "fh_read(" in problems
     assert "exports fh_read_renamed" in problems
+
+
+def test_function_pointer_fields_are_compared_in_one_spelling(tmp_path, monkeypatch):
+    """ABI 1.1's struct fh_backend holds C function pointers: the header's typedef'd
+    pointers and Rust's `Option<unsafe extern "C" fn(..) -> ..>` normalize alike."""
+    from fuzzharness import abi_check
+
+    backend = dict(header_structs()["fh_backend"])
+    assert backend["foreign_release"] == "fn(uint64_t, uint32_t) -> int32_t"
+    assert backend["set_collector"] == "fn(fn() -> void) -> int32_t"
+    assert backend["read"] == "fn(uint64_t, uint64_t, uint8_t *, size_t) -> int32_t"
+    source = '''
+pub type fh_status = i32;
+pub type fh_handle = u64;
+pub type fh_collector_fn = Option<unsafe extern "C" fn()>;
+#[repr(C)]
+pub struct Pointers {
+    /// doc, with a comma
+    pub release: Option<unsafe extern "C" fn(handle: fh_handle, ack: u32) -> fh_status>,
+    pub read: unsafe extern "C" fn(u64, u64, *mut u8, usize) -> i32,
+    pub collect: Option<unsafe extern "C" fn()>,
+    pub count: u32,
+}
+'''
+    monkeypatch.setattr(abi_check, "_rust_sources", lambda: source)
+    fields = dict(abi_check.rust_structs()["pointers"])
+    assert fields == {
+        "release": "fn(uint64_t, uint32_t) -> int32_t",
+        "read": "fn(uint64_t, uint64_t, uint8_t *, size_t) -> int32_t",
+        "collect": "fn() -> void",
+        "count": "uint32_t",
+    }
+    drifted = source.replace("ack: u32", "ack: u64")
+    monkeypatch.setattr(abi_check, "_rust_sources", lambda: drifted)
+    assert dict(abi_check.rust_structs()["pointers"])["release"] == "fn(uint64_t, uint64_t) -> int32_t"
