@@ -191,7 +191,7 @@ def _rust_field_type(rtype: str, aliases: dict[str, str]) -> str:
         params.append(named.group(1) if named else param)
     ret = (m.group(2) or "()").strip()
     return _function_pointer(
-        "void" if ret == "()" else _rust_type(ret, aliases), [_rust_type(p, aliases) for p in params]
+        "void" if ret == "()" else _rust_type(ret, aliases), [_rust_field_type(p, aliases) for p in params]
     )
 
 
