@@ -49,6 +49,8 @@ var (
 	_ = [1]struct{}{}[C.FH_MUTANT_RACY_REFCOUNT-table.MutantRacyRefcount]
 	_ = [1]struct{}{}[C.FH_MUTANT_UNSYNC_WRITER-table.MutantUnsyncWriter]
 	_ = [1]struct{}{}[C.FH_MUTANT_MAGIC_CRASH-table.MutantMagicCrash]
+	_ = [1]struct{}{}[C.FH_MUTANT_GUARD_ONE_SIDE-table.MutantGuardOneSide]
+	_ = [1]struct{}{}[C.FH_MUTANT_CLEANUP_UNREACHABLE-table.MutantCleanupUnreachable]
 )
 
 func init() {

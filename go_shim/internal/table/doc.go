@@ -3,7 +3,9 @@
 // no cgo and no unsafe: sessions, the slot table and handle classification,
 // lowest-free-slot allocation, generations and retired slots, reference
 // counts, snapshots, the counters, the reclamation strategies (immediate and
-// Go GC cleanup), the contract's check order and the error messages.
+// Go GC cleanup), the reclamation events of ABI 1.1 (FlagReclaimEvents), the
+// contract's check order and the error messages. (The cross-runtime front of
+// ABI 1.1 is package front, which reuses this package's types and statuses.)
 //
 // It guarantees what the contract promises: any 64-bit value may be passed
 // as a handle and is classified as live, FH_INVALID_HANDLE or

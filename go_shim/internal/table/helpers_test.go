@@ -88,8 +88,14 @@ func defaultConfig() Config {
 // shut down when the test ends.
 func open(t testing.TB, cfg Config) (*Library, *goHeap) {
 	t.Helper()
+	return openClock(t, cfg, goClock)
+}
+
+// openClock is open with the given clock.
+func openClock(t testing.TB, cfg Config, clock Clock) (*Library, *goHeap) {
+	t.Helper()
 	heap := newGoHeap()
-	l := NewLibrary(heap)
+	l := NewLibrary(heap, clock)
 	if err := l.Init(&cfg); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
@@ -156,6 +162,27 @@ func readAll(t testing.TB, l *Library, h Handle, size uint64) []byte {
 	mustOK(t, l.Read(h, 0, goBuf(b)))
 	return b
 }
+
+// goClock is the tests' Clock: nanoseconds since the tests started, plus
+// one, from Go's monotonic clock (never 0, never going back).
+func goClock() uint64 { return uint64(time.Since(testStart)) + 1 }
+
+var testStart = time.Now()
+
+// goEvents is an EventBuffer over a Go slice; nil is a NULL pointer with
+// capacity 0.
+type goEvents []ReclaimEvent
+
+func (b goEvents) Null() bool                  { return b == nil }
+func (b goEvents) Cap() uint64                 { return uint64(len(b)) }
+func (b goEvents) Events(n int) []ReclaimEvent { return b[:n] }
+
+// nullEvents is a NULL pointer with a capacity.
+type nullEvents uint64
+
+func (nullEvents) Null() bool                { return true }
+func (n nullEvents) Cap() uint64             { return uint64(n) }
+func (nullEvents) Events(int) []ReclaimEvent { panic("Events of a NULL buffer") }
 
 // maxHandle is the largest handle value.
 const maxHandle = Handle(math.MaxUint64)

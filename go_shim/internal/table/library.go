@@ -12,14 +12,18 @@ import "sync/atomic"
 // nil. All methods except Init and Shutdown are safe for concurrent use.
 type Library struct {
 	alloc   Allocator
+	clock   Clock
 	current atomic.Pointer[session]
 }
 
 // NewLibrary returns a Library with no open session whose resources take
-// their memory from alloc.
-func NewLibrary(alloc Allocator) *Library {
-	return &Library{alloc: alloc}
+// their memory from alloc and whose reclamation events read clock.
+func NewLibrary(alloc Allocator, clock Clock) *Library {
+	return &Library{alloc: alloc, clock: clock}
 }
+
+// Open reports whether a session is open.
+func (l *Library) Open() bool { return l.current.Load() != nil }
 
 // ABIVersion reports the ABI version (fh_abi_version). No session is needed.
 func ABIVersion(major, minor *uint32) error {
@@ -51,16 +55,33 @@ func (l *Library) Init(cfg *Config) error {
 		return fail(AlreadyInitialized, "a session is already open (call fh_shutdown first)")
 	}
 	c := *cfg
+	if err := CheckConfig(&c); err != nil {
+		return err
+	}
 	switch {
-	case c.Capacity == 0 || c.Capacity > MaxCapacity:
-		return fail(InvalidArgument, "capacity %d is out of range 1..%d", c.Capacity, MaxCapacity)
-	case c.Flags != 0:
-		return fail(InvalidArgument, "flags 0x%x: no flag is defined, flags must be 0", c.Flags)
+	case c.Strategy == Guarded:
+		return fail(Unsupported, "reclamation strategy %d (guarded) needs a cross-runtime owner: "+
+			"attach one with fh_attach_backend first (alone, the Go target implements %d, immediate, and %d, go-cleanup)",
+			c.Strategy, Immediate, GoCleanup)
 	case c.Strategy != Immediate && c.Strategy != GoCleanup:
 		return fail(Unsupported, "reclamation strategy %d is not implemented by the Go target "+
 			"(it implements %d, immediate, and %d, go-cleanup)", c.Strategy, Immediate, GoCleanup)
 	}
-	l.current.Store(newSession(c, l.alloc))
+	l.current.Store(newSession(c, l.alloc, l.clock))
+	return nil
+}
+
+// CheckConfig applies fh_init's FH_INVALID_ARGUMENT checks to *c: the
+// capacity's range and the flag bits. (Which strategies are supported is up
+// to the caller.)
+func CheckConfig(c *Config) error {
+	switch {
+	case c.Capacity == 0 || c.Capacity > MaxCapacity:
+		return fail(InvalidArgument, "capacity %d is out of range 1..%d", c.Capacity, MaxCapacity)
+	case c.Flags&^knownFlags != 0:
+		return fail(InvalidArgument, "flags 0x%x: bits 0x%x are not fh_config_flag bits (the defined ones are 0x%x)",
+			c.Flags, c.Flags&^knownFlags, knownFlags)
+	}
 	return nil
 }
 
@@ -194,4 +215,45 @@ func (l *Library) Quiesce() error {
 		return err
 	}
 	return s.quiesce()
+}
+
+// DrainReclaimEvents moves up to buf.Cap() recorded reclamation events,
+// oldest first, into buf, and writes their number to *outN and the number of
+// events dropped since the last drain to *dropped (fh_drain_reclaim_events).
+// Safe for concurrent use with every other call but Init and Shutdown.
+func (l *Library) DrainReclaimEvents(buf EventBuffer, outN *uint64, dropped *uint64) error {
+	s, err := l.open()
+	if err != nil {
+		return err
+	}
+	if err := CheckDrainArgs(buf, outN, dropped); err != nil {
+		return err
+	}
+	n, d := s.drainEvents(buf)
+	*outN, *dropped = uint64(n), d
+	return nil
+}
+
+// CheckDrainArgs applies the FH_NULL_ARGUMENT checks of
+// fh_drain_reclaim_events.
+func CheckDrainArgs(buf EventBuffer, outN *uint64, dropped *uint64) error {
+	switch {
+	case outN == nil:
+		return fail(NullArgument, "out_n is NULL")
+	case dropped == nil:
+		return fail(NullArgument, "dropped is NULL")
+	case buf.Null() && buf.Cap() > 0:
+		return fail(NullArgument, "buf is NULL but cap is %d", buf.Cap())
+	}
+	return nil
+}
+
+// ClockNs writes the clock's reading to *out (fh_clock_ns). No session is
+// needed.
+func (l *Library) ClockNs(out *uint64) error {
+	if out == nil {
+		return fail(NullArgument, "out is NULL")
+	}
+	*out = l.clock()
+	return nil
 }

@@ -66,7 +66,15 @@ const (
 	MutantRacyRefcount        Mutant = 17
 	MutantUnsyncWriter        Mutant = 18
 	MutantMagicCrash          Mutant = 19
-	lastMutant                       = MutantMagicCrash
+	// MutantGuardOneSide is the cross-runtime OWNER's (Rust's): this shim
+	// does not implement it (SetMutant gives FH_UNSUPPORTED).
+	MutantGuardOneSide Mutant = 20
+	// MutantCleanupUnreachable acts in the cross-runtime foreign front
+	// (package front, GoCleanup): the cleanup's argument captures the
+	// wrapper itself, which therefore stays reachable; the owner never gets
+	// the acknowledgement. A standalone session ignores it.
+	MutantCleanupUnreachable Mutant = 21
+	lastMutant                      = MutantCleanupUnreachable
 )
 
 // The trigger of the crash mutants: a write of exactly triggerLen bytes whose
@@ -78,6 +86,10 @@ const (
 
 // mutantQuiesceTimeout bounds fh_quiesce while MutantReclaimNever is active.
 const mutantQuiesceTimeout = time.Second
+
+// MutantQuiesceTimeout bounds the foreign front's fh_quiesce while
+// MutantCleanupUnreachable is active (the same bound, for the same reason).
+const MutantQuiesceTimeout = mutantQuiesceTimeout
 
 // raceWindowSpin is how long raceWindow spins after yielding.
 const raceWindowSpin = 20 * time.Microsecond
@@ -100,9 +112,16 @@ func SetMutant(f uint32) error {
 	if Mutant(f) > lastMutant {
 		return fail(InvalidArgument, "unknown mutant %d (mutants are 0..%d)", f, lastMutant)
 	}
+	if Mutant(f) == MutantGuardOneSide {
+		return fail(Unsupported, "mutant %d (GUARD_ONE_SIDE) belongs to the cross-runtime owner (Rust); "+
+			"the Go shim does not implement it", f)
+	}
 	active.Store(f)
 	return nil
 }
+
+// Active reports whether m is the process-wide mutant (for package front).
+func Active(m Mutant) bool { return isActive(m) }
 
 // SetSegfault sets how MutantSegfault crashes the process. Go code cannot
 // write through a null pointer (Go turns that into a recoverable panic), so

@@ -26,10 +26,16 @@ var trigger = goBuf{0xFD, 1, 2}
 
 func TestSetMutant(t *testing.T) {
 	withMutant(t, MutantNone)
-	wantStatus(t, SetMutant(uint32(MutantMagicCrash)+1), InvalidArgument)
+	wantStatus(t, SetMutant(uint32(MutantCleanupUnreachable)+1), InvalidArgument)
 	wantStatus(t, SetMutant(1<<31), InvalidArgument)
-	for f := MutantNone; f <= MutantMagicCrash; f++ {
-		mustOK(t, SetMutant(uint32(f)))
+	wantStatus(t, SetMutant(uint32(MutantGuardOneSide)), Unsupported) // Rust's
+	for f := MutantNone; f <= MutantCleanupUnreachable; f++ {
+		if f != MutantGuardOneSide {
+			mustOK(t, SetMutant(uint32(f)))
+			if !Active(f) {
+				t.Fatalf("mutant %d set but not active", f)
+			}
+		}
 	}
 }
 
@@ -272,7 +278,7 @@ func TestMutantGenerationWrap(t *testing.T) {
 func TestMutantLeakOnError(t *testing.T) {
 	withMutant(t, MutantLeakOnError)
 	heap := newGoHeap()
-	l := NewLibrary(heap)
+	l := NewLibrary(heap, goClock)
 	cfg := defaultConfig()
 	mustOK(t, l.Init(&cfg))
 	h := mustCreate(t, l, 4)

@@ -39,11 +39,19 @@ import (
 //     through its own pin.
 //
 // Between the death and the free the resource is pending in the counters.
+//
+// Reclamation events (FlagReclaimEvents). events is nil without the flag, so
+// the measured paths pay one nil check. With it, kill stamps the death in
+// releasedAt and reclaim, right after freeing the memory, pushes the event
+// (in the same call with Immediate, in the cleanup with GoCleanup). close
+// frees memory without events, as the contract says.
 type session struct {
 	mut            sessionMutants // test mutants' state: empty (and zero-sized) in release builds
 	cfg            Config
 	alloc          Allocator
 	quiesceTimeout time.Duration
+	clock          Clock
+	events         *eventRing // nil unless cfg.Flags has FlagReclaimEvents
 
 	mu    sync.Mutex
 	slots []slot    // slots used so far; slots at and above len(slots) are at generation 0
@@ -54,6 +62,9 @@ type session struct {
 	// reclaimed exactly once, whoever gets there first: its death, its GC
 	// cleanup, or fh_shutdown.
 	unreclaimed map[Handle]*buffer
+	// releasedAt is, with events, the clock reading of each pending
+	// resource's death, by handle.
+	releasedAt map[Handle]uint64
 }
 
 // slot is one entry of the table. res is nil while the slot is free.
@@ -90,13 +101,19 @@ type buffer struct {
 // defaultQuiesceTimeout bounds fh_quiesce ("a few seconds").
 const defaultQuiesceTimeout = 5 * time.Second
 
-func newSession(cfg Config, alloc Allocator) *session {
-	return &session{
+func newSession(cfg Config, alloc Allocator, clock Clock) *session {
+	s := &session{
 		cfg:            cfg,
 		alloc:          alloc,
 		quiesceTimeout: defaultQuiesceTimeout,
+		clock:          clock,
 		unreclaimed:    make(map[Handle]*buffer),
 	}
+	if cfg.Flags&FlagReclaimEvents != 0 {
+		s.events = newEventRing(EventRingCapacity)
+		s.releasedAt = make(map[Handle]uint64)
+	}
+	return s
 }
 
 // lookup classifies h as the contract's Handles section says and returns its
@@ -161,6 +178,30 @@ func (s *session) reclaim(h Handle) {
 	s.count.PendingResources--
 	s.count.PendingBytes -= uint64(len(buf.mem))
 	s.count.Reclaimed++
+	if s.events != nil {
+		s.recordReclaim(h, uint64(len(buf.mem)))
+	}
+}
+
+// recordReclaim records the event of the resource h of size bytes, whose
+// memory was just freed. s.mu must be held.
+func (s *session) recordReclaim(h Handle, size uint64) {
+	freed := s.clock()
+	released, ok := s.releasedAt[h]
+	if !ok {
+		released = freed // not stamped at its death (cannot happen): no latency rather than a bogus one
+	}
+	delete(s.releasedAt, h)
+	s.events.push(ReclaimEvent{Handle: h, Bytes: size, ReleasedNs: released, FreedNs: freed, Strategy: s.cfg.Strategy})
+}
+
+// drainEvents moves recorded events into buf (DrainReclaimEvents). Without
+// FlagReclaimEvents there are none and none were dropped.
+func (s *session) drainEvents(buf EventBuffer) (n int, dropped uint64) {
+	if s.events == nil {
+		return 0, 0
+	}
+	return s.events.drain(buf.Cap(), buf.Events)
 }
 
 // disown drops one owner of buf and frees its memory if that was the last.
@@ -304,6 +345,9 @@ func (s *session) kill(r *resource) {
 	s.count.LiveBytes -= r.size
 	s.count.PendingResources++
 	s.count.PendingBytes += r.size
+	if s.events != nil {
+		s.releasedAt[r.handle] = s.clock()
+	}
 	s.mutantDied(r)
 }
 
@@ -454,6 +498,6 @@ func (s *session) close() Stats {
 		s.disown(buf)
 		mutantForget(buf)
 	}
-	s.unreclaimed, s.slots, s.free = nil, nil, nil
+	s.unreclaimed, s.slots, s.free, s.releasedAt = nil, nil, nil, nil
 	return report
 }

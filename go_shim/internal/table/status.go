@@ -12,7 +12,7 @@ import (
 // that they match.
 type Status int32
 
-// The statuses of the contract, ABI 1.0.
+// The statuses of the contract, ABI 1.1.
 const (
 	OK                 Status = 0
 	InvalidHandle      Status = 1
@@ -28,6 +28,7 @@ const (
 	Unsupported        Status = 11
 	InvalidArgument    Status = 12
 	TimedOut           Status = 13
+	NotHeld            Status = 14 // 1.1: cross-runtime targets only
 )
 
 // Error is a failed call: the status the call returns and a message saying
@@ -39,6 +40,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Fail returns an *Error with a formatted message (for package front, whose
+// statuses and messages are those of this package).
+func Fail(s Status, format string, args ...any) error { return fail(s, format, args...) }
 
 // fail returns an *Error with a formatted message.
 func fail(s Status, format string, args ...any) error {

@@ -16,15 +16,15 @@ import (
 func TestABIVersion(t *testing.T) {
 	var major, minor uint32
 	mustOK(t, ABIVersion(&major, &minor))
-	if major != 1 || minor != 0 {
-		t.Fatalf("ABI %d.%d, want 1.0", major, minor)
+	if major != 1 || minor != 1 {
+		t.Fatalf("ABI %d.%d, want 1.1", major, minor)
 	}
 	wantStatus(t, ABIVersion(nil, &minor), NullArgument)
 	wantStatus(t, ABIVersion(&major, nil), NullArgument)
 }
 
 func TestInitChecks(t *testing.T) {
-	l := NewLibrary(newGoHeap())
+	l := NewLibrary(newGoHeap(), goClock)
 	cfg := func(edit func(*Config)) *Config {
 		c := defaultConfig()
 		edit(&c)
@@ -38,10 +38,12 @@ func TestInitChecks(t *testing.T) {
 		{"null", nil, NullArgument},
 		{"capacity 0", cfg(func(c *Config) { c.Capacity = 0 }), InvalidArgument},
 		{"capacity 2^20+1", cfg(func(c *Config) { c.Capacity = MaxCapacity + 1 }), InvalidArgument},
-		{"flags", cfg(func(c *Config) { c.Flags = 1 }), InvalidArgument},
-		{"invalid before unsupported", cfg(func(c *Config) { c.Flags, c.Strategy = 1, Epoch }), InvalidArgument},
+		{"unknown flag", cfg(func(c *Config) { c.Flags = 2 }), InvalidArgument},
+		{"known and unknown flags", cfg(func(c *Config) { c.Flags = FlagReclaimEvents | 1<<63 }), InvalidArgument},
+		{"invalid before unsupported", cfg(func(c *Config) { c.Flags, c.Strategy = 2, Epoch }), InvalidArgument},
 		{"epoch", cfg(func(c *Config) { c.Strategy = Epoch }), Unsupported},
-		{"reserved strategy", cfg(func(c *Config) { c.Strategy = 3 }), Unsupported},
+		{"guarded needs an owner", cfg(func(c *Config) { c.Strategy = Guarded }), Unsupported},
+		{"reserved strategy", cfg(func(c *Config) { c.Strategy = 4 }), Unsupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantStatus(t, l.Init(tc.cfg), tc.want)
@@ -62,7 +64,7 @@ func TestInitChecks(t *testing.T) {
 }
 
 func TestNotInitializedComesFirst(t *testing.T) {
-	l := NewLibrary(newGoHeap())
+	l := NewLibrary(newGoHeap(), goClock)
 	check := func(t *testing.T) {
 		wantStatus(t, l.Shutdown(nil), NotInitialized)
 		wantStatus(t, l.Create(1, nil), NotInitialized)

@@ -8,7 +8,7 @@ import "fmt"
 // ABI version implemented by this package (enum fh_abi).
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1
 )
 
 // MaxCapacity is the largest number of slots a session may have (2^20).
@@ -30,7 +30,24 @@ const (
 	// GoCleanup frees the memory in a runtime.AddCleanup function once Go's
 	// garbage collector finds the dead resource unreachable.
 	GoCleanup Strategy = 2
+	// Guarded is the guarded two-runtime release of cross-runtime owners
+	// (ABI 1.1). This package is no owner: a standalone session refuses it
+	// (FH_UNSUPPORTED); the foreign front (package front) forwards it.
+	Guarded Strategy = 3
 )
+
+// The bits of Config.Flags (enum fh_config_flag, ABI 1.1).
+const (
+	// FlagReclaimEvents records one ReclaimEvent per resource whose memory
+	// is freed, for DrainReclaimEvents.
+	FlagReclaimEvents uint64 = 1
+	// knownFlags is every flag bit this package accepts.
+	knownFlags = FlagReclaimEvents
+)
+
+// Clock reads CLOCK_MONOTONIC in nanoseconds (the shim's reads the C clock,
+// so that stamps compare with the harness's and the other runtime's).
+type Clock func() uint64
 
 // Config is a session configuration. Its layout is that of struct fh_config,
 // so the shim can read the caller's struct in place.
@@ -60,6 +77,29 @@ type ResourceInfo struct {
 	Size     uint64
 	Refs     uint32
 	ReadOnly uint32
+}
+
+// ReclaimEvent records that a dead resource's memory was freed. Its layout
+// is that of struct fh_reclaim_event.
+type ReclaimEvent struct {
+	Handle     Handle
+	Bytes      uint64
+	ReleasedNs uint64 // when the release that killed it dropped its last reference
+	FreedNs    uint64 // when its memory was freed
+	Strategy   Strategy
+	Reserved   uint32
+}
+
+// EventBuffer is a caller-owned array of ReclaimEvent as the C API passes it
+// (fh_drain_reclaim_events): a pointer that may be NULL, and a capacity in
+// events. Events is called only after every check, with n <= Cap().
+type EventBuffer interface {
+	// Null reports whether the pointer is NULL.
+	Null() bool
+	// Cap is the number of events the buffer holds.
+	Cap() uint64
+	// Events returns the first n events of the buffer as a slice.
+	Events(n int) []ReclaimEvent
 }
 
 // Handle names a resource: bits 0..31 are the slot index, bits 32..63 the
