@@ -6,29 +6,39 @@
 //! allowed), then the session's own checks. Outputs are written only when the
 //! function returns `Ok`. `fh_init` and `fh_shutdown` take the session's
 //! write lock; every other call shares its read lock, so all of them may run
-//! concurrently.
+//! concurrently. `fh_quiesce` holds no lock at all while it waits (it calls
+//! the foreign runtime's collector, which calls back into this library from
+//! other threads): it keeps the session alive by its `Arc` instead.
+//!
+//! The `*_as` functions are the backend table's `foreign_*` entries (with
+//! [`Side::Foreign`]): same checks, same messages, the reference counted for
+//! the foreign runtime.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use crate::buffer::{Sink, Source};
-use crate::contract::{FH_ABI_MAJOR, FH_ABI_MINOR, FH_ALREADY_INITIALIZED, FH_NOT_INITIALIZED};
+use crate::buffer::{ItemSink, Sink, Source};
+use crate::contract::{
+    FH_ABI_MAJOR, FH_ABI_MINOR, FH_ALREADY_INITIALIZED, FH_NOT_INITIALIZED, FH_UNSUPPORTED,
+};
 use crate::error::{self, required, Error, Result};
-use crate::ffi::{fh_config, fh_resource_info, fh_stats};
+use crate::ffi::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
 use crate::session::Session;
 use crate::sync;
+use crate::table::Side;
 
-static SESSION: RwLock<Option<Session>> = RwLock::new(None);
+static SESSION: RwLock<Option<Arc<Session>>> = RwLock::new(None);
+
+fn not_initialized() -> Error {
+    Error::new(
+        FH_NOT_INITIALIZED,
+        "no session is open (before fh_init or after fh_shutdown)",
+    )
+}
 
 /// Runs `f` on the open session, or gives `FH_NOT_INITIALIZED`.
 fn with_session<R>(f: impl FnOnce(&Session) -> Result<R>) -> Result<R> {
     let session = sync::read(&SESSION);
-    let session = session.as_ref().ok_or_else(|| {
-        Error::new(
-            FH_NOT_INITIALIZED,
-            "no session is open (before fh_init or after fh_shutdown)",
-        )
-    })?;
-    f(session)
+    f(session.as_deref().ok_or_else(not_initialized)?)
 }
 
 /// `fh_abi_version`.
@@ -50,7 +60,7 @@ pub fn init(config: Option<&fh_config>) -> Result<()> {
             "a session is already open",
         ));
     }
-    *session = Some(Session::new(config)?);
+    *session = Some(Arc::new(Session::new(config)?));
     Ok(())
 }
 
@@ -62,14 +72,21 @@ pub fn shutdown(report: Option<&mut fh_stats>) -> Result<()> {
     }
     let report = required(report, "report")?;
     *report = session.take().expect("checked above").close();
+    // The session (and with it every live resource) is freed here, unless a
+    // concurrent call still holds it, which the contract forbids.
     Ok(())
 }
 
 /// `fh_create`.
 pub fn create(size: u64, out: Option<&mut u64>) -> Result<()> {
+    create_as(Side::Owner, size, out)
+}
+
+/// `fh_create` (`foreign_create` for [`Side::Foreign`]).
+pub fn create_as(side: Side, size: u64, out: Option<&mut u64>) -> Result<()> {
     with_session(|session| {
         let out = required(out, "out")?;
-        *out = session.create(size)?;
+        *out = session.create_as(side, size)?;
         Ok(())
     })
 }
@@ -88,12 +105,28 @@ fn naming<T>(handle: u64, result: Result<T>) -> Result<T> {
 
 /// `fh_acquire`.
 pub fn acquire(handle: u64) -> Result<()> {
-    with_session(|session| naming(handle, session.acquire(handle)))
+    acquire_as(Side::Owner, handle)
 }
 
-/// `fh_release`.
+/// `fh_acquire` (`foreign_acquire` for [`Side::Foreign`]).
+pub fn acquire_as(side: Side, handle: u64) -> Result<()> {
+    with_session(|session| naming(handle, session.acquire_as(side, handle)))
+}
+
+/// `fh_release` (an owner reference).
 pub fn release(handle: u64) -> Result<()> {
     with_session(|session| naming(handle, session.release(handle)))
+}
+
+/// `foreign_release`: drops a foreign reference; `ack` (non-zero) says the
+/// foreign runtime acknowledges this release now.
+pub fn foreign_release(handle: u64, ack: u32) -> Result<()> {
+    with_session(|session| naming(handle, session.release_as(Side::Foreign, handle, ack != 0)))
+}
+
+/// `foreign_ack`.
+pub fn foreign_ack(handle: u64) -> Result<()> {
+    with_session(|session| naming(handle, session.foreign_ack(handle)))
 }
 
 /// `fh_write`.
@@ -113,9 +146,14 @@ pub fn read<'a>(handle: u64, offset: u64, buf: Option<impl Sink<'a>>) -> Result<
 
 /// `fh_snapshot`.
 pub fn snapshot(handle: u64, out: Option<&mut u64>) -> Result<()> {
+    snapshot_as(Side::Owner, handle, out)
+}
+
+/// `fh_snapshot` (`foreign_snapshot` for [`Side::Foreign`]).
+pub fn snapshot_as(side: Side, handle: u64, out: Option<&mut u64>) -> Result<()> {
     with_session(|session| {
         let out = required(out, "out")?;
-        *out = naming(handle, session.snapshot(handle))?;
+        *out = naming(handle, session.snapshot_as(side, handle))?;
         Ok(())
     })
 }
@@ -137,9 +175,55 @@ pub fn get_stats(out: Option<&mut fh_stats>) -> Result<()> {
     })
 }
 
-/// `fh_quiesce`.
-pub fn quiesce() -> Result<()> {
-    with_session(Session::quiesce)
+/// `fh_quiesce`; `collect` is the foreign runtime's collector (a no-op if
+/// none is registered). No lock is held while it runs.
+pub fn quiesce(collect: &dyn Fn()) -> Result<()> {
+    let session = sync::read(&SESSION)
+        .as_ref()
+        .map(Arc::clone)
+        .ok_or_else(not_initialized)?;
+    session.quiesce(collect)
+}
+
+/// `fh_drain_reclaim_events`: moves up to `buf`'s capacity of events into it
+/// and writes their number and the dropped count.
+pub fn drain_reclaim_events<'a>(
+    buf: Option<impl ItemSink<'a, fh_reclaim_event>>,
+    out_n: Option<&mut usize>,
+    dropped: Option<&mut u64>,
+) -> Result<()> {
+    with_session(|session| {
+        let out_n = required(out_n, "out_n")?;
+        let dropped = required(dropped, "dropped")?;
+        let buf = required(buf, "buf")?;
+        let (events, lost) = session.drain_events(buf.item_capacity());
+        buf.into_items(events.len()).copy_from_slice(&events);
+        *out_n = events.len();
+        *dropped = lost;
+        Ok(())
+    })
+}
+
+/// `fh_clock_ns`, with `now` the library's `CLOCK_MONOTONIC` reading.
+pub fn clock_ns(out: Option<&mut u64>, now: impl FnOnce() -> u64) -> Result<()> {
+    *required(out, "out")? = now();
+    Ok(())
+}
+
+/// `fh_backend_table`: copies `table` (this library's) into `out`.
+pub fn backend_table(out: Option<&mut fh_backend>, table: fh_backend) -> Result<()> {
+    *required(out, "out")? = table;
+    Ok(())
+}
+
+/// `fh_attach_backend`: this library is an owner, never a foreign front.
+pub fn attach_backend(backend: Option<&fh_backend>) -> Result<()> {
+    required(backend, "backend")?;
+    Err(Error::new(
+        FH_UNSUPPORTED,
+        "this library (the Rust shim) is a cross-runtime owner, never a foreign front: \
+         pass its fh_backend_table to the foreign library's fh_attach_backend",
+    ))
 }
 
 /// `fh_last_error`: the calling thread's message, NUL-terminated and

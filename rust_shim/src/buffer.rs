@@ -44,3 +44,22 @@ impl<'a> Sink<'a> for &'a mut [u8] {
         &mut self[..n]
     }
 }
+
+/// Items to copy into (the `buf` of `fh_drain_reclaim_events`), counted in
+/// items of `T`; like [`Sink`], materialized only for the items written.
+pub trait ItemSink<'a, T> {
+    /// Number of items the caller has room for.
+    fn item_capacity(&self) -> usize;
+    /// The first `n` items (`n <= item_capacity()`).
+    fn into_items(self, n: usize) -> &'a mut [T];
+}
+
+impl<'a, T> ItemSink<'a, T> for &'a mut [T] {
+    fn item_capacity(&self) -> usize {
+        self.len()
+    }
+
+    fn into_items(self, n: usize) -> &'a mut [T] {
+        &mut self[..n]
+    }
+}

@@ -2,7 +2,10 @@
 //! `fuzzharness_decls.h`, and the only module of the crate with `unsafe`.
 //!
 //! Every export has the header's name, parameter names and types, returns an
-//! `fh_status` (`i32`) and runs its whole body inside [`ffi_boundary!`]:
+//! `fh_status` (`i32`) and runs its whole body inside [`ffi_boundary!`]
+//! (as do the backend table's `foreign_*` entries, which are NOT exported:
+//! they are reached only through `fh_backend_table`'s function pointers, so
+//! the library's exported symbols stay exactly the header's functions):
 //! a panic is caught there and becomes `FH_PANIC` with the message
 //! `"fh_xxx: panic: <payload>"`, and an error becomes its status with the
 //! message `"fh_xxx: <reason>"` as the calling thread's last error. Pointers
@@ -10,6 +13,9 @@
 //! order (session first, NULL second). Byte buffers become [`RawIn`] and
 //! [`RawOut`], which create a slice only once the safe layer has checked the
 //! length, so a bogus length is reported, never dereferenced.
+//!
+//! Also here: the `CLOCK_MONOTONIC` reading of [`monotonic_ns`] and the call
+//! of the foreign runtime's collector registered through the backend table.
 //!
 //! # Safety (all exports)
 //!
@@ -22,11 +28,14 @@ use std::ffi::c_char;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::slice;
+use std::sync::Mutex;
 
 use crate::api;
-use crate::buffer::{Sink, Source};
-use crate::contract::{FH_OK, FH_PANIC};
+use crate::buffer::{ItemSink, Sink, Source};
+use crate::contract::{FH_ABI_MAJOR, FH_ABI_MINOR, FH_OK, FH_PANIC};
 use crate::error::{self, Result};
+use crate::sync::lock;
+use crate::table::Side;
 
 /// Session configuration, read by `fh_init` (the callee copies it).
 #[repr(C)]
@@ -41,7 +50,7 @@ pub struct fh_config {
     pub max_resource_bytes: u64,
     /// `live_bytes` may never exceed this.
     pub max_total_bytes: u64,
-    /// Reserved, must be 0.
+    /// `fh_config_flag` bits (`FH_FLAG_RECLAIM_EVENTS`); others must be 0.
     pub flags: u64,
 }
 
@@ -77,8 +86,76 @@ pub struct fh_resource_info {
     pub read_only: u32,
 }
 
+/// One freed resource, recorded with `FH_FLAG_RECLAIM_EVENTS`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct fh_reclaim_event {
+    /// The dead resource's handle.
+    pub handle: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// `CLOCK_MONOTONIC` ns when it died (both runtimes' counts zero).
+    pub released_ns: u64,
+    /// `CLOCK_MONOTONIC` ns when its memory was really freed.
+    pub freed_ns: u64,
+    /// The session's `fh_reclaim_strategy`.
+    pub strategy: u32,
+    /// 0.
+    pub reserved: u32,
+}
+
+/// A cross-runtime owner's function table (`fh_backend_table`): the foreign
+/// entries act as the FOREIGN runtime on this library's session, the others
+/// are this library's own exports.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct fh_backend {
+    /// `FH_ABI_MAJOR` of this library.
+    pub abi_major: u32,
+    /// `FH_ABI_MINOR` of this library.
+    pub abi_minor: u32,
+    /// [`fh_init`].
+    pub init: Option<unsafe extern "C" fn(config: *mut fh_config) -> i32>,
+    /// [`fh_shutdown`].
+    pub shutdown: Option<unsafe extern "C" fn(report: *mut fh_stats) -> i32>,
+    /// `fh_create`, the new reference is foreign.
+    pub foreign_create: Option<unsafe extern "C" fn(size: u64, out: *mut u64) -> i32>,
+    /// `fh_snapshot`, the new reference is foreign.
+    pub foreign_snapshot: Option<unsafe extern "C" fn(handle: u64, out: *mut u64) -> i32>,
+    /// `fh_acquire` of a foreign reference.
+    pub foreign_acquire: Option<unsafe extern "C" fn(handle: u64) -> i32>,
+    /// `fh_release` of a foreign reference, acknowledged now (`ack` = 1) or
+    /// later by `foreign_ack` (`ack` = 0).
+    pub foreign_release: Option<unsafe extern "C" fn(handle: u64, ack: u32) -> i32>,
+    /// Acknowledges an `ack` = 0 last foreign release of `handle`.
+    pub foreign_ack: Option<unsafe extern "C" fn(handle: u64) -> i32>,
+    /// [`fh_write`].
+    pub write:
+        Option<unsafe extern "C" fn(handle: u64, offset: u64, data: *mut u8, len: usize) -> i32>,
+    /// [`fh_read`].
+    pub read:
+        Option<unsafe extern "C" fn(handle: u64, offset: u64, buf: *mut u8, len: usize) -> i32>,
+    /// [`fh_info`].
+    pub info: Option<unsafe extern "C" fn(handle: u64, out: *mut fh_resource_info) -> i32>,
+    /// [`fh_get_stats`].
+    pub get_stats: Option<unsafe extern "C" fn(out: *mut fh_stats) -> i32>,
+    /// [`fh_quiesce`].
+    pub quiesce: Option<unsafe extern "C" fn() -> i32>,
+    /// [`fh_last_error`].
+    pub last_error:
+        Option<unsafe extern "C" fn(buf: *mut c_char, cap: usize, out_len: *mut usize) -> i32>,
+    /// Registers (NULL: unregisters) the foreign runtime's collector.
+    pub set_collector: Option<unsafe extern "C" fn(collect: Option<unsafe extern "C" fn()>) -> i32>,
+}
+
 const _: () =
     assert!(std::mem::size_of::<fh_config>() == 32 && std::mem::align_of::<fh_config>() == 8);
+const _: () = assert!(
+    std::mem::size_of::<fh_reclaim_event>() == 40 && std::mem::align_of::<fh_reclaim_event>() == 8
+);
+const _: () = assert!(std::mem::size_of::<fh_backend>() == 8 + 14 * 8);
 const _: () =
     assert!(std::mem::size_of::<fh_stats>() == 48 && std::mem::align_of::<fh_stats>() == 8);
 const _: () = assert!(std::mem::size_of::<fh_resource_info>() == 16);
@@ -191,6 +268,84 @@ impl<'a> Sink<'a> for RawOut<'a> {
         unsafe { slice::from_raw_parts_mut(self.ptr, n) }
     }
 }
+
+/// A caller's array of `cap` items of `T` to fill (`fh_drain_reclaim_events`).
+struct RawItems<'a, T> {
+    ptr: *mut T,
+    cap: usize,
+    _caller: PhantomData<&'a mut [T]>,
+}
+
+impl<T> RawItems<'_, T> {
+    /// `None` when `ptr` is NULL with a non-zero `cap` (`FH_NULL_ARGUMENT`).
+    ///
+    /// # Safety
+    /// A non-NULL `ptr` must be valid and aligned for writes of `cap` items
+    /// during the call, and not otherwise accessed during it.
+    unsafe fn new(ptr: *mut T, cap: usize) -> Option<Self> {
+        (!ptr.is_null() || cap == 0).then_some(Self {
+            ptr,
+            cap,
+            _caller: PhantomData,
+        })
+    }
+}
+
+impl<'a, T> ItemSink<'a, T> for RawItems<'a, T> {
+    fn item_capacity(&self) -> usize {
+        self.cap
+    }
+
+    fn into_items(self, n: usize) -> &'a mut [T] {
+        assert!(n <= self.cap, "prefix {n} of a {}-item buffer", self.cap);
+        if n == 0 {
+            return &mut [];
+        }
+        // SAFETY: non-NULL (n > 0, checked in `new`), valid, aligned and
+        // exclusive for `cap >= n` items (the contract of `new`); `n` is the
+        // number of items the library holds, so the slice fits in memory.
+        unsafe { slice::from_raw_parts_mut(self.ptr, n) }
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds: the clock of C's
+/// `clock_gettime(CLOCK_MONOTONIC)`, read through it.
+pub fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; CLOCK_MONOTONIC exists on
+    // every Linux, so the call cannot fail.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
+    // Both fields are non-negative for CLOCK_MONOTONIC.
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
+/// The foreign runtime's collector, registered through `set_collector`
+/// (process-wide: a foreign front registers it once, at attach time).
+static COLLECTOR: Mutex<Option<unsafe extern "C" fn()>> = Mutex::new(None);
+
+/// This library's backend table (see [`fh_backend`]).
+const BACKEND: fh_backend = fh_backend {
+    abi_major: FH_ABI_MAJOR,
+    abi_minor: FH_ABI_MINOR,
+    init: Some(fh_init),
+    shutdown: Some(fh_shutdown),
+    foreign_create: Some(foreign_create),
+    foreign_snapshot: Some(foreign_snapshot),
+    foreign_acquire: Some(foreign_acquire),
+    foreign_release: Some(foreign_release),
+    foreign_ack: Some(foreign_ack),
+    write: Some(fh_write),
+    read: Some(fh_read),
+    info: Some(fh_info),
+    get_stats: Some(fh_get_stats),
+    quiesce: Some(fh_quiesce),
+    last_error: Some(fh_last_error),
+    set_collector: Some(set_collector),
+};
 
 /// The ABI version of this library. Callable at any time.
 ///
@@ -314,10 +469,21 @@ pub unsafe extern "C" fn fh_get_stats(out: *mut fh_stats) -> i32 {
     })
 }
 
-/// Finishes all deferred reclamation (at most a few seconds).
+/// Finishes all deferred reclamation (at most a few seconds), calling the
+/// foreign runtime's collector while acknowledgements are outstanding.
 #[no_mangle]
 pub extern "C" fn fh_quiesce() -> i32 {
-    ffi_boundary!("fh_quiesce", api::quiesce())
+    ffi_boundary!("fh_quiesce", {
+        // Copied out: the lock is not held while the collector runs.
+        let collector = *lock(&COLLECTOR);
+        api::quiesce(&|| {
+            if let Some(collect) = collector {
+                // SAFETY: a function pointer the foreign runtime registered
+                // through set_collector and keeps valid while registered.
+                unsafe { collect() }
+            }
+        })
+    })
 }
 
 /// Copies the calling thread's last error message into `buf` (`cap` bytes,
@@ -331,6 +497,108 @@ pub unsafe extern "C" fn fh_last_error(buf: *mut c_char, cap: usize, out_len: *m
         // SAFETY: NULL or valid for `cap` bytes, and NULL or valid (module contract).
         let (buf, out_len) = unsafe { (RawOut::new(buf.cast::<u8>(), cap), out_len.as_mut()) };
         api::last_error(buf, out_len)
+    })
+}
+
+/// Moves up to `cap` recorded reclamation events into `buf`, their number to
+/// `*out_n` and the number dropped since the last drain to `*dropped`.
+///
+/// # Safety
+/// See the module documentation; `buf` holds at least `cap` events.
+#[no_mangle]
+pub unsafe extern "C" fn fh_drain_reclaim_events(
+    buf: *mut fh_reclaim_event,
+    cap: usize,
+    out_n: *mut usize,
+    dropped: *mut u64,
+) -> i32 {
+    ffi_boundary!("fh_drain_reclaim_events", {
+        // SAFETY: NULL or valid for `cap` events, NULL or valid (module contract).
+        let (buf, out_n, dropped) =
+            unsafe { (RawItems::new(buf, cap), out_n.as_mut(), dropped.as_mut()) };
+        api::drain_reclaim_events(buf, out_n, dropped)
+    })
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds, into `*out`. No session needed.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_clock_ns(out: *mut u64) -> i32 {
+    ffi_boundary!("fh_clock_ns", {
+        // SAFETY: NULL or valid (module contract).
+        api::clock_ns(unsafe { out.as_mut() }, monotonic_ns)
+    })
+}
+
+/// This library's backend table into `*out`. No session needed.
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_backend_table(out: *mut fh_backend) -> i32 {
+    ffi_boundary!("fh_backend_table", {
+        // SAFETY: NULL or valid (module contract).
+        api::backend_table(unsafe { out.as_mut() }, BACKEND)
+    })
+}
+
+/// Foreign fronts only: `FH_UNSUPPORTED` here (after `FH_NULL_ARGUMENT`).
+///
+/// # Safety
+/// See the module documentation.
+#[no_mangle]
+pub unsafe extern "C" fn fh_attach_backend(backend: *mut fh_backend) -> i32 {
+    ffi_boundary!("fh_attach_backend", {
+        // SAFETY: NULL or valid (module contract); only read.
+        api::attach_backend(unsafe { backend.as_ref() })
+    })
+}
+
+/// `foreign_create`: `fh_create` for the foreign runtime.
+///
+/// # Safety
+/// See the module documentation.
+unsafe extern "C" fn foreign_create(size: u64, out: *mut u64) -> i32 {
+    ffi_boundary!("fh_create", {
+        // SAFETY: NULL or valid (module contract).
+        api::create_as(Side::Foreign, size, unsafe { out.as_mut() })
+    })
+}
+
+/// `foreign_snapshot`: `fh_snapshot` for the foreign runtime.
+///
+/// # Safety
+/// See the module documentation.
+unsafe extern "C" fn foreign_snapshot(handle: u64, out: *mut u64) -> i32 {
+    ffi_boundary!("fh_snapshot", {
+        // SAFETY: NULL or valid (module contract).
+        api::snapshot_as(Side::Foreign, handle, unsafe { out.as_mut() })
+    })
+}
+
+/// `foreign_acquire`: `fh_acquire` of a foreign reference.
+extern "C" fn foreign_acquire(handle: u64) -> i32 {
+    ffi_boundary!("fh_acquire", api::acquire_as(Side::Foreign, handle))
+}
+
+/// `foreign_release`: `fh_release` of a foreign reference.
+extern "C" fn foreign_release(handle: u64, ack: u32) -> i32 {
+    ffi_boundary!("fh_release", api::foreign_release(handle, ack))
+}
+
+/// `foreign_ack`: acknowledges an `ack = 0` last foreign release.
+extern "C" fn foreign_ack(handle: u64) -> i32 {
+    ffi_boundary!("foreign_ack", api::foreign_ack(handle))
+}
+
+/// `set_collector`: registers the foreign runtime's collector (NULL:
+/// unregisters). Always `FH_OK`.
+extern "C" fn set_collector(collect: Option<unsafe extern "C" fn()>) -> i32 {
+    ffi_boundary!("set_collector", {
+        *lock(&COLLECTOR) = collect;
+        Ok(())
     })
 }
 

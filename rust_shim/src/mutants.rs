@@ -42,7 +42,16 @@
 //!   data of a successful write starts with the 4-byte value "FUZZ", compared
 //!   as one 32-bit value in [`starts_with_magic`] (comparison coverage shows a
 //!   fuzzer the constant; a random one must guess 32 bits);
-//! * `GO_CACHE_USE_AFTER_FREE` is a Go-only bug: `FH_UNSUPPORTED` here.
+//! * `GUARD_ONE_SIDE` (cross-runtime owner): the table kills a resource when
+//!   the OWNER's count reaches zero whatever the foreign count
+//!   ([`crate::table`]); the session frees its memory at once, ignoring owed
+//!   acknowledgements, and keeps a dangling pointer to it by slot as for
+//!   `STALE_USE_AFTER_FREE`, so the foreign runtime's later reads and writes
+//!   of its handle (while the slot is not reused) return `FH_OK` from freed
+//!   memory (heap-use-after-free under ASan), and its acquires and releases
+//!   give `FH_STALE_HANDLE`;
+//! * `GO_CACHE_USE_AFTER_FREE` and `CLEANUP_UNREACHABLE` are Go-only bugs:
+//!   `FH_UNSUPPORTED` here.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -64,7 +73,7 @@ pub const MUTANT_QUIESCE_TIMEOUT: Duration = Duration::from_secs(1);
 /// update after yielding.
 const RACE_WINDOW: Duration = Duration::from_micros(20);
 
-/// Makes `mutant` the active mutant; `FH_UNSUPPORTED` for the Go-only one,
+/// Makes `mutant` the active mutant; `FH_UNSUPPORTED` for the Go-only ones,
 /// `FH_INVALID_ARGUMENT` if it is unknown.
 pub fn set(mutant: u32) -> Result<()> {
     match mutant {
@@ -75,7 +84,14 @@ pub fn set(mutant: u32) -> Result<()> {
                  this is the Rust target"
             ),
         )),
-        FH_MUTANT_NONE..=FH_MUTANT_MAGIC_CRASH => {
+        FH_MUTANT_CLEANUP_UNREACHABLE => Err(Error::new(
+            FH_UNSUPPORTED,
+            format!(
+                "mutant {mutant} (FH_MUTANT_CLEANUP_UNREACHABLE) is a bug of the Go foreign \
+                 front's cleanups; this is the Rust target"
+            ),
+        )),
+        FH_MUTANT_NONE..=FH_MUTANT_GUARD_ONE_SIDE => {
             ACTIVE.store(mutant, Ordering::SeqCst);
             Ok(())
         }

@@ -1,4 +1,13 @@
-//! One open session: limits, the handle table and the reclamation strategy.
+//! One open session: limits, the handle table, the foreign runtime's
+//! outstanding acknowledgements and the reclamation strategy.
+//!
+//! Every reference-taking operation exists for both runtimes ([`Side`]): the
+//! owner's (`create`, `acquire`, `release`, `snapshot`, used by this
+//! library's exports) and the `*_as` forms the backend table's `foreign_*`
+//! entries use with [`Side::Foreign`]. A dead resource the foreign runtime
+//! ever referenced is parked in [`crate::guard::Acks`] until every
+//! acknowledgement owed for it arrived ([`Session::foreign_ack`]), and only
+//! then handed to the reclaimer.
 //!
 //! A [`Session`] is thread-safe (`Sync`). Each operation takes the table lock
 //! only to classify the handle and clone the resource's `Arc` (read lock), or
@@ -7,25 +16,31 @@
 //! lock. Operations check in the header's order: invalid/stale handle, then
 //! read-only, then overflow, then bounds (the session and NULL checks come
 //! before, in [`crate::api`]). A failed operation changes nothing.
+//! Lock order: the table, then the acknowledgements; neither is held while
+//! retiring a resource, pinning the epoch or calling the foreign collector.
 //!
 //! The process-wide session used by the exports lives in [`crate::api`];
 //! tests create independent sessions with [`Session::new`].
 
 use std::ops::Range;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::buffer::{Sink, Source};
 use crate::contract::{
-    FH_BOUNDS, FH_EXHAUSTED, FH_INVALID_ARGUMENT, FH_OVERFLOW, FH_READ_ONLY, MAX_CAPACITY,
+    FH_BOUNDS, FH_EXHAUSTED, FH_FLAG_RECLAIM_EVENTS, FH_INVALID_ARGUMENT, FH_OVERFLOW,
+    FH_READ_ONLY, FH_TIMED_OUT, MAX_CAPACITY,
 };
 use crate::error::{Error, Result};
-use crate::ffi::{fh_config, fh_resource_info, fh_stats};
-use crate::reclaim::{Reclaimer, Strategy};
+use crate::events::{EventRing, RING_CAPACITY};
+use crate::ffi::{fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
+use crate::guard::Acks;
+use crate::reclaim::{Reclaimer, Retired, Strategy};
 use crate::resource::Resource;
 use crate::stats::Counters;
-use crate::sync::{read, write};
-use crate::table::Table;
+use crate::sync::{lock, read, write};
+use crate::table::{Side, Table};
 
 #[cfg(feature = "mutants")]
 mod mutant;
@@ -35,12 +50,20 @@ mod mutant;
 /// [`crate::mutants::MUTANT_QUIESCE_TIMEOUT`] instead.)
 pub const QUIESCE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest sleep of `fh_quiesce` between two calls of the foreign
+/// runtime's collector (it starts at a tenth of this and doubles).
+const COLLECT_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The `fh_config.flags` bits this library knows.
+const KNOWN_FLAGS: u64 = FH_FLAG_RECLAIM_EVENTS as u64;
+
 /// An open session.
 #[derive(Debug)]
 pub struct Session {
     max_resource_bytes: u64,
     max_total_bytes: u64,
     table: RwLock<Table<Arc<Resource>>>,
+    acks: Mutex<Acks<Retired>>,
     reclaimer: Reclaimer,
     /// State of the test mutants that keep dangling pointers.
     #[cfg(feature = "mutants")]
@@ -57,69 +80,141 @@ impl Session {
                 format!("capacity {} is outside 1..={MAX_CAPACITY}", config.capacity),
             ));
         }
-        if config.flags != 0 {
+        if config.flags & !KNOWN_FLAGS != 0 {
             return Err(Error::new(
                 FH_INVALID_ARGUMENT,
-                format!("flags {:#x} must be 0", config.flags),
+                format!(
+                    "flags {:#x} has bits outside fh_config_flag (known: {KNOWN_FLAGS:#x})",
+                    config.flags
+                ),
             ));
         }
         let strategy = Strategy::from_config(config.strategy)?;
+        let events = (config.flags & KNOWN_FLAGS != 0).then(|| EventRing::new(RING_CAPACITY));
         Ok(Self {
             max_resource_bytes: config.max_resource_bytes,
             max_total_bytes: config.max_total_bytes,
             table: RwLock::new(Table::new(config.capacity)),
-            reclaimer: Reclaimer::new(strategy),
+            acks: Mutex::default(),
+            reclaimer: Reclaimer::new(strategy, events),
             #[cfg(feature = "mutants")]
             mutant: mutant::State::default(),
         })
     }
 
-    /// Creates a zero-filled resource of `size` bytes; returns its handle.
+    /// Creates a zero-filled resource of `size` bytes (one owner reference);
+    /// returns its handle.
     pub fn create(&self, size: u64) -> Result<u64> {
+        self.create_as(Side::Owner, size)
+    }
+
+    /// `create` with the new reference held by `side`.
+    pub fn create_as(&self, side: Side, size: u64) -> Result<u64> {
         self.check_room(&read(&self.table), &self.reclaimer.counters(), size)?;
-        self.insert(Resource::zeroed(size)?)
+        self.insert(Resource::zeroed(size)?, side)
     }
 
-    /// Adds one reference.
+    /// Adds one owner reference.
     pub fn acquire(&self, handle: u64) -> Result<()> {
-        #[cfg(feature = "mutants")]
-        if let Some(result) = self.acquire_mutant(handle) {
-            return result;
-        }
-        write(&self.table).acquire(handle)
+        self.acquire_as(Side::Owner, handle)
     }
 
-    /// Drops one reference; the last one kills the resource.
-    pub fn release(&self, handle: u64) -> Result<()> {
+    /// Adds one reference of `side`.
+    pub fn acquire_as(&self, side: Side, handle: u64) -> Result<()> {
         #[cfg(feature = "mutants")]
-        if let Some(result) = self.release_mutant(handle) {
-            return result;
-        }
-        let dead = {
-            let mut table = write(&self.table);
-            let dead = table.release(handle)?;
-            if let Some(resource) = &dead {
-                self.reclaimer.counters().died(resource.size());
+        if side == Side::Owner {
+            if let Some(result) = self.acquire_mutant(handle) {
+                return result;
             }
-            dead
+        }
+        write(&self.table).acquire(handle, side)
+    }
+
+    /// Drops one owner reference (`FH_NOT_HELD` if the owner holds none);
+    /// the resource dies when no runtime holds one any more.
+    pub fn release(&self, handle: u64) -> Result<()> {
+        self.release_as(Side::Owner, handle, true)
+    }
+
+    /// Drops one reference of `side`. `ack` says whether the foreign runtime
+    /// acknowledges this release now; when it does not and this was its last
+    /// reference, one acknowledgement is owed ([`Session::foreign_ack`]) and
+    /// the memory stays pending after death until it arrives. (Ignored for
+    /// the owner, which needs no acknowledgement.)
+    pub fn release_as(&self, side: Side, handle: u64, ack: bool) -> Result<()> {
+        #[cfg(feature = "mutants")]
+        if side == Side::Owner {
+            if let Some(result) = self.release_mutant(handle) {
+                return result;
+            }
+        }
+        let retired = {
+            let mut table = write(&self.table);
+            let released = table.release(handle, side)?;
+            if side == Side::Foreign && released.side_emptied && !ack {
+                lock(&self.acks).expect(handle);
+            }
+            let Some(dead) = released.dead else {
+                return Ok(());
+            };
+            self.reclaimer.counters().died(dead.value.size());
+            let retired = Retired {
+                handle,
+                resource: dead.value,
+                released_ns: self.reclaimer.death_stamp(),
+            };
+            #[cfg(feature = "mutants")]
+            if dead.foreign_left > 0 {
+                // FH_MUTANT_GUARD_ONE_SIDE killed it under the foreign runtime's feet.
+                drop(table);
+                self.free_under_one_sided_guard(retired);
+                return Ok(());
+            }
+            if !dead.foreign_ever {
+                retired
+            } else if let Some(retired) = lock(&self.acks).park(handle, retired) {
+                retired
+            } else {
+                // Parked until the foreign runtime acknowledges.
+                return Ok(());
+            }
         };
-        if let Some(resource) = dead {
-            self.reclaimer.retire(resource);
+        self.reclaimer.retire(retired);
+        Ok(())
+    }
+
+    /// `foreign_ack`: one acknowledgement of `handle`'s last foreign release
+    /// arrived; frees the memory if the resource is dead and nothing else is
+    /// owed. `FH_INVALID_HANDLE` if no acknowledgement of `handle` is owed.
+    pub fn foreign_ack(&self, handle: u64) -> Result<()> {
+        let parked = lock(&self.acks).ack(handle)?;
+        if let Some(retired) = parked {
+            self.reclaimer.retire(retired);
         }
         Ok(())
     }
 
+    /// Moves up to `max` recorded reclamation events out, oldest first, with
+    /// the number dropped since the last drain (none without events).
+    pub fn drain_events(&self, max: usize) -> (Vec<fh_reclaim_event>, u64) {
+        self.reclaimer
+            .events()
+            .map_or((Vec::new(), 0), |events| events.drain(max))
+    }
+
     /// Copies `data` into the resource at `offset`.
+    // Without `mutants`, a `Target` is always `Live`.
+    #[cfg_attr(
+        not(feature = "mutants"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     pub fn write<'a>(&self, handle: u64, offset: u64, data: impl Source<'a>) -> Result<()> {
         let _pin = self.reclaimer.pin();
-        let resource = match self.lookup(handle) {
-            Ok(resource) => resource,
-            Err(error) => {
-                #[cfg(feature = "mutants")]
-                if let Some(dangling) = self.dangling(handle, &error) {
-                    return mutant::write_dangling(handle, dangling, offset, data);
-                }
-                return Err(error);
+        let resource = match self.target(handle)? {
+            Target::Live(resource) => resource,
+            #[cfg(feature = "mutants")]
+            Target::Dangling(dangling) => {
+                return mutant::write_dangling(handle, dangling, offset, data)
             }
         };
         if resource.read_only() {
@@ -143,24 +238,32 @@ impl Session {
     }
 
     /// Copies `buf.byte_len()` bytes of the resource at `offset` into `buf`.
+    // Without `mutants`, a `Target` is always `Live`.
+    #[cfg_attr(
+        not(feature = "mutants"),
+        allow(clippy::infallible_destructuring_match)
+    )]
     pub fn read<'a>(&self, handle: u64, offset: u64, buf: impl Sink<'a>) -> Result<()> {
         let _pin = self.reclaimer.pin();
-        let resource = match self.lookup(handle) {
-            Ok(resource) => resource,
-            Err(error) => {
-                #[cfg(feature = "mutants")]
-                if let Some(dangling) = self.dangling(handle, &error) {
-                    return mutant::read_dangling(handle, dangling, offset, buf);
-                }
-                return Err(error);
+        let resource = match self.target(handle)? {
+            Target::Live(resource) => resource,
+            #[cfg(feature = "mutants")]
+            Target::Dangling(dangling) => {
+                return mutant::read_dangling(handle, dangling, offset, buf)
             }
         };
         let range = byte_range(handle, resource.size(), offset, buf.byte_len())?;
         resource.read(handle, range.start, buf.into_prefix(range.len()))
     }
 
-    /// Creates a read-only copy of the resource; returns the copy's handle.
+    /// Creates a read-only copy of the resource (one owner reference);
+    /// returns the copy's handle.
     pub fn snapshot(&self, handle: u64) -> Result<u64> {
+        self.snapshot_as(Side::Owner, handle)
+    }
+
+    /// `snapshot` with the new reference held by `side`.
+    pub fn snapshot_as(&self, side: Side, handle: u64) -> Result<u64> {
         let _pin = self.reclaimer.pin();
         let origin = self.lookup(handle)?;
         self.check_room(
@@ -168,7 +271,7 @@ impl Session {
             &self.reclaimer.counters(),
             origin.size(),
         )?;
-        self.insert(origin.snapshot(handle)?)
+        self.insert(origin.snapshot(handle)?, side)
     }
 
     /// Describes a live resource.
@@ -187,26 +290,75 @@ impl Session {
         self.reclaimer.counters().to_ffi()
     }
 
-    /// Waits (at most [`QUIESCE_TIMEOUT`]) until no dead resource is pending.
-    pub fn quiesce(&self) -> Result<()> {
+    /// Waits (at most [`QUIESCE_TIMEOUT`] in all) until no dead resource is
+    /// pending. While dead resources wait for the foreign runtime's
+    /// acknowledgements, calls `collect` (the foreign collector, e.g. one Go
+    /// GC, which acknowledges from its own threads) holding no lock, then
+    /// sleeps briefly, and again; then drives the epoch.
+    pub fn quiesce(&self, collect: &dyn Fn()) -> Result<()> {
         #[cfg(feature = "mutants")]
         let timeout = crate::mutants::quiesce_timeout(QUIESCE_TIMEOUT);
         #[cfg(not(feature = "mutants"))]
         let timeout = QUIESCE_TIMEOUT;
-        self.reclaimer.quiesce(timeout)
+        self.quiesce_within(collect, timeout)
     }
 
-    /// Closes the session, freeing every live and pending resource; returns
-    /// the counters as they were just before.
-    pub fn close(self) -> fh_stats {
+    /// [`Session::quiesce`] with the bound `timeout`.
+    fn quiesce_within(&self, collect: &dyn Fn(), timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut nap = COLLECT_INTERVAL / 10;
+        loop {
+            let waiting = lock(&self.acks).parked();
+            if waiting == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    FH_TIMED_OUT,
+                    format!(
+                        "{waiting} dead resources still wait for the foreign runtime's \
+                         acknowledgement after {timeout:?}"
+                    ),
+                ));
+            }
+            collect();
+            thread::sleep(nap);
+            nap = (nap * 2).min(COLLECT_INTERVAL);
+        }
+        self.reclaimer.quiesce_until(deadline, timeout)
+    }
+
+    /// Closes the session, freeing every pending resource (also those waiting
+    /// for acknowledgements; the live ones go with the session); returns the
+    /// counters as they were just before.
+    pub fn close(&self) -> fh_stats {
         let report = self.stats();
         self.reclaimer.reclaim_all_pending();
+        let parked = lock(&self.acks).take_parked();
+        for retired in parked {
+            self.reclaimer.free_at_shutdown(&retired.resource);
+        }
         report
     }
 
     /// The live resource named by `handle` (the table lock is released on return).
     fn lookup(&self, handle: u64) -> Result<Arc<Resource>> {
         Ok(Arc::clone(read(&self.table).get(handle)?.value()))
+    }
+
+    /// What a read or write of `handle` copies from or to: the live resource,
+    /// or (`mutants` builds) the dangling pointer a memory-error mutant left.
+    fn target(&self, handle: u64) -> Result<Target> {
+        match self.lookup(handle) {
+            Ok(resource) => Ok(Target::Live(resource)),
+            Err(error) => {
+                #[cfg(feature = "mutants")]
+                if let Some(dangling) = self.dangling(handle, &error) {
+                    return Ok(Target::Dangling(dangling));
+                }
+                Err(error)
+            }
+        }
     }
 
     /// `FH_EXHAUSTED` unless a resource of `size` bytes may be added now.
@@ -239,18 +391,26 @@ impl Session {
         table.check_free_slot()
     }
 
-    /// Adds an allocated resource in the lowest free slot, re-checking the
-    /// limits under the write lock (another call may have taken the room).
-    fn insert(&self, resource: Resource) -> Result<u64> {
+    /// Adds an allocated resource in the lowest free slot with one reference
+    /// of `side`, re-checking the limits under the write lock (another call
+    /// may have taken the room).
+    fn insert(&self, resource: Resource, side: Side) -> Result<u64> {
         let size = resource.size();
         let resource = Arc::new(resource);
         let mut table = write(&self.table);
         let mut counters = self.reclaimer.counters();
         self.check_room(&table, &counters, size)?;
-        let handle = table.insert(resource)?;
+        let handle = table.insert(resource, side)?;
         counters.born(size);
         Ok(handle)
     }
+}
+
+/// See [`Session::target`].
+enum Target {
+    Live(Arc<Resource>),
+    #[cfg(feature = "mutants")]
+    Dangling(mutant::Dangling),
 }
 
 /// The bytes `offset..offset + len` of a resource of `size` bytes, or
@@ -284,8 +444,8 @@ mod tests {
 
     use super::*;
     use crate::contract::{
-        FH_INVALID_HANDLE, FH_RECLAIM_EPOCH, FH_RECLAIM_GO_CLEANUP, FH_RECLAIM_IMMEDIATE,
-        FH_STALE_HANDLE, FH_UNSUPPORTED,
+        FH_INVALID_HANDLE, FH_NOT_HELD, FH_RECLAIM_EPOCH, FH_RECLAIM_GO_CLEANUP,
+        FH_RECLAIM_GUARDED, FH_RECLAIM_IMMEDIATE, FH_STALE_HANDLE, FH_UNSUPPORTED,
     };
     use crate::table::handle;
 
@@ -337,14 +497,36 @@ mod tests {
         );
         assert_eq!(
             check(fh_config {
-                flags: 1,
+                flags: 2,
                 ..config(1, 7)
             }),
             FH_INVALID_ARGUMENT
         );
-        assert_eq!(check(config(1, FH_RECLAIM_GO_CLEANUP)), FH_UNSUPPORTED);
-        assert_eq!(check(config(1, 3)), FH_UNSUPPORTED);
-        Session::new(&config(MAX_CAPACITY, FH_RECLAIM_EPOCH)).unwrap();
+        let error = Session::new(&fh_config {
+            flags: 1 << 63 | 1,
+            ..config(1, 0)
+        })
+        .unwrap_err();
+        assert_eq!(
+            error.message(),
+            "flags 0x8000000000000001 has bits outside fh_config_flag (known: 0x1)"
+        );
+        assert_eq!(
+            check(fh_config {
+                flags: 1,
+                ..config(1, 7)
+            }),
+            FH_UNSUPPORTED
+        );
+        assert_eq!(check(config(1, 4)), FH_UNSUPPORTED);
+        for strategy in [FH_RECLAIM_GO_CLEANUP, FH_RECLAIM_GUARDED] {
+            Session::new(&config(1, strategy)).unwrap();
+        }
+        Session::new(&fh_config {
+            flags: u64::from(FH_FLAG_RECLAIM_EVENTS),
+            ..config(MAX_CAPACITY, FH_RECLAIM_EPOCH)
+        })
+        .unwrap();
     }
 
     #[test]
@@ -432,7 +614,7 @@ mod tests {
             let snap2 = session.snapshot(snap).unwrap();
             session.release(origin).unwrap();
             session.release(snap).unwrap();
-            session.quiesce().unwrap();
+            session.quiesce(&|| {}).unwrap();
             assert_eq!(status(session.snapshot(origin)), FH_STALE_HANDLE);
             assert_eq!(read_all(&session, snap2).unwrap(), [1, 2, 3, 4]);
             assert_eq!(status(session.write(snap2, 0, &[0u8][..])), FH_READ_ONLY);
@@ -496,7 +678,7 @@ mod tests {
             (1, 0, 0, 0)
         );
         assert_eq!(status(session.release(h)), FH_STALE_HANDLE);
-        session.quiesce().unwrap();
+        session.quiesce(&|| {}).unwrap();
     }
 
     #[test]
@@ -509,7 +691,7 @@ mod tests {
         }
         // The slots are free at once, whatever the memory's state.
         assert_eq!(session.create(1).unwrap(), handle(0, 2));
-        session.quiesce().unwrap();
+        session.quiesce(&|| {}).unwrap();
         let stats = session.stats();
         assert_eq!(
             (
@@ -625,7 +807,7 @@ mod tests {
                 assert_eq!(session.info(h).unwrap().refs, 1);
                 session.release(h).unwrap();
             }
-            session.quiesce().unwrap();
+            session.quiesce(&|| {}).unwrap();
             let stats = session.stats();
             assert_invariants(&stats);
             assert_eq!(
@@ -638,5 +820,326 @@ mod tests {
             );
             assert_eq!(stats.reclaimed, stats.created);
         }
+    }
+
+    fn guarded(strategy: u32, events: bool) -> Session {
+        Session::new(&fh_config {
+            flags: if events {
+                u64::from(FH_FLAG_RECLAIM_EVENTS)
+            } else {
+                0
+            },
+            ..config(8, strategy)
+        })
+        .unwrap()
+    }
+
+    /// (live, pending, pending_bytes, reclaimed), after checking the invariants.
+    fn counts(session: &Session) -> (u64, u64, u64, u64) {
+        let stats = session.stats();
+        assert_invariants(&stats);
+        (
+            stats.live_resources,
+            stats.pending_resources,
+            stats.pending_bytes,
+            stats.reclaimed,
+        )
+    }
+
+    #[test]
+    fn per_runtime_references_and_not_held() {
+        let session = guarded(FH_RECLAIM_GUARDED, false);
+        let h = session.create(4).unwrap();
+        session.acquire_as(Side::Foreign, h).unwrap();
+        assert_eq!(session.info(h).unwrap().refs, 2, "the sum of both counts");
+        session.release(h).unwrap();
+        // The owner holds none while the foreign runtime keeps it alive.
+        let error = session.release(h).unwrap_err();
+        assert_eq!(error.status(), FH_NOT_HELD);
+        assert_eq!(session.info(h).unwrap().refs, 1, "no effect");
+        session.write(h, 0, &[1u8, 2][..]).unwrap();
+        // A foreign-created resource: the owner never held it.
+        let f = session.create_as(Side::Foreign, 2).unwrap();
+        assert_eq!(status(session.release(f)), FH_NOT_HELD);
+        let snap = session.snapshot_as(Side::Foreign, h).unwrap();
+        assert_eq!(status(session.release(snap)), FH_NOT_HELD);
+        assert_eq!(read_all(&session, snap).unwrap(), [1, 2, 0, 0]);
+        for handle in [h, f, snap] {
+            session.release_as(Side::Foreign, handle, true).unwrap();
+            assert_eq!(
+                status(session.release_as(Side::Foreign, handle, true)),
+                FH_STALE_HANDLE
+            );
+            assert_eq!(status(session.release(handle)), FH_STALE_HANDLE);
+        }
+        assert_eq!(
+            counts(&session),
+            (0, 0, 0, 3),
+            "acknowledged: freed at once"
+        );
+        assert_eq!(status(session.foreign_ack(h)), FH_INVALID_HANDLE);
+    }
+
+    #[test]
+    fn an_unacknowledged_release_keeps_the_memory_pending_until_foreign_ack() {
+        let session = guarded(FH_RECLAIM_GO_CLEANUP, false);
+        let h = session.create_as(Side::Foreign, 16).unwrap();
+        session.release_as(Side::Foreign, h, false).unwrap();
+        assert_eq!(status(session.info(h)), FH_STALE_HANDLE, "dead at once");
+        assert_eq!(counts(&session), (0, 1, 16, 0), "dead but not freed");
+        // The slot is free at once all the same.
+        let next = session.create(1).unwrap();
+        assert_eq!(next, h + (1 << 32));
+        session.foreign_ack(h).unwrap();
+        assert_eq!(counts(&session), (1, 0, 0, 1));
+        let error = session.foreign_ack(h).unwrap_err();
+        assert_eq!(error.status(), FH_INVALID_HANDLE);
+        assert_eq!(
+            error.message(),
+            format!("handle {h:#x} has no outstanding acknowledgement")
+        );
+        // A resource the foreign runtime never referenced needs no acknowledgement.
+        session.release(next).unwrap();
+        assert_eq!(counts(&session), (0, 0, 0, 2));
+    }
+
+    #[test]
+    fn acknowledgements_are_counted_per_resource() {
+        let session = guarded(FH_RECLAIM_GO_CLEANUP, false);
+        let h = session.create(8).unwrap();
+        // Foreign count 1 -> 0 without an acknowledgement, twice, while the
+        // owner keeps the resource alive: two acknowledgements owed.
+        for _ in 0..2 {
+            session.acquire_as(Side::Foreign, h).unwrap();
+            session.release_as(Side::Foreign, h, false).unwrap();
+        }
+        assert_eq!(
+            status(session.release_as(Side::Foreign, h, false)),
+            FH_NOT_HELD
+        );
+        session.release(h).unwrap();
+        assert_eq!(counts(&session), (0, 1, 8, 0));
+        session.foreign_ack(h).unwrap();
+        assert_eq!(counts(&session), (0, 1, 8, 0), "one still owed");
+        session.foreign_ack(h).unwrap();
+        assert_eq!(counts(&session), (0, 0, 0, 1));
+        // Acknowledged before the death: freed at the death.
+        let h = session.create(8).unwrap();
+        session.acquire_as(Side::Foreign, h).unwrap();
+        session.release_as(Side::Foreign, h, false).unwrap();
+        session.foreign_ack(h).unwrap();
+        session.release(h).unwrap();
+        assert_eq!(counts(&session), (0, 0, 0, 2));
+        // A non-last foreign release owes nothing, whatever its ack.
+        let h = session.create_as(Side::Foreign, 8).unwrap();
+        session.acquire_as(Side::Foreign, h).unwrap();
+        session.release_as(Side::Foreign, h, false).unwrap();
+        assert_eq!(status(session.foreign_ack(h)), FH_INVALID_HANDLE);
+        session.release_as(Side::Foreign, h, true).unwrap();
+        assert_eq!(counts(&session), (0, 0, 0, 3));
+    }
+
+    #[test]
+    fn close_frees_what_waits_for_acknowledgements() {
+        let session = guarded(FH_RECLAIM_GO_CLEANUP, true);
+        let h = session.create_as(Side::Foreign, 5).unwrap();
+        session.release_as(Side::Foreign, h, false).unwrap();
+        let report = session.close();
+        assert_eq!((report.pending_resources, report.pending_bytes), (1, 5));
+        assert_eq!(counts(&session), (0, 0, 0, 1));
+        assert_eq!(
+            session.drain_events(10),
+            (vec![], 0),
+            "no event for shutdown"
+        );
+    }
+
+    #[test]
+    fn quiesce_calls_the_collector_without_holding_a_lock() {
+        let session = guarded(FH_RECLAIM_GO_CLEANUP, false);
+        let handles: Vec<u64> = (0..3)
+            .map(|_| {
+                let h = session.create_as(Side::Foreign, 4).unwrap();
+                session.release_as(Side::Foreign, h, false).unwrap();
+                h
+            })
+            .collect();
+        let calls = AtomicU64::new(0);
+        // The collector acknowledges one resource per call from another
+        // thread and waits for it, as a Go GC running cleanups would: any
+        // lock held by quiesce would deadlock here.
+        let collect = || {
+            let call = calls.fetch_add(1, Ordering::SeqCst) as usize;
+            if let Some(&h) = handles.get(call) {
+                thread::scope(|scope| {
+                    scope.spawn(|| {
+                        session.foreign_ack(h).unwrap();
+                        session
+                            .create(1)
+                            .map(|h| session.release(h))
+                            .unwrap()
+                            .unwrap();
+                        session.stats();
+                    });
+                });
+            }
+        };
+        session.quiesce(&collect).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(counts(&session).1, 0);
+        // Nothing owed: the collector is not called.
+        session
+            .quiesce(&|| panic!("called with nothing owed"))
+            .unwrap();
+    }
+
+    #[test]
+    fn events_match_the_frees() {
+        for strategy in [
+            FH_RECLAIM_IMMEDIATE,
+            FH_RECLAIM_EPOCH,
+            FH_RECLAIM_GUARDED,
+            FH_RECLAIM_GO_CLEANUP,
+        ] {
+            let session = guarded(strategy, true);
+            let before = crate::ffi::monotonic_ns();
+            let a = session.create(3).unwrap();
+            let b = session.create_as(Side::Foreign, 5).unwrap();
+            let c = session.create(7).unwrap();
+            let _live = session.create(1).unwrap();
+            session.acquire_as(Side::Foreign, c).unwrap();
+            session.release(a).unwrap();
+            session.release_as(Side::Foreign, b, true).unwrap();
+            session.release_as(Side::Foreign, c, false).unwrap();
+            session.release(c).unwrap();
+            let error = session
+                .quiesce_within(&|| {}, Duration::from_millis(20))
+                .unwrap_err();
+            assert_eq!(error.status(), FH_TIMED_OUT);
+            assert_eq!(
+                error.message(),
+                "1 dead resources still wait for the foreign runtime's acknowledgement after 20ms"
+            );
+            let acked = crate::ffi::monotonic_ns();
+            session.foreign_ack(c).unwrap();
+            session.quiesce(&|| {}).unwrap();
+            let after = crate::ffi::monotonic_ns();
+            let (mut events, dropped) = session.drain_events(100);
+            assert_eq!(dropped, 0);
+            events.sort_by_key(|e| e.bytes);
+            assert_eq!(
+                events.len() as u64,
+                session.stats().reclaimed,
+                "one event per free"
+            );
+            assert_eq!(
+                events
+                    .iter()
+                    .map(|e| (e.handle, e.bytes))
+                    .collect::<Vec<_>>(),
+                [(a, 3), (b, 5), (c, 7)]
+            );
+            for event in &events {
+                assert_eq!((event.strategy, event.reserved), (strategy, 0));
+                assert!(
+                    before <= event.released_ns
+                        && event.released_ns <= event.freed_ns
+                        && event.freed_ns <= after,
+                    "{event:?}"
+                );
+            }
+            assert!(events[2].freed_ns >= acked, "freed at the acknowledgement");
+            assert!(
+                events[2].released_ns < acked,
+                "released at the owner's release"
+            );
+            assert_eq!(session.drain_events(100), (vec![], 0));
+        }
+        // Without the flag nothing is recorded.
+        let session = guarded(FH_RECLAIM_IMMEDIATE, false);
+        session.release(session.create(1).unwrap()).unwrap();
+        assert_eq!(session.drain_events(100), (vec![], 0));
+    }
+
+    /// Both runtimes' references churn on shared resources, foreign resources
+    /// die unacknowledged and are acknowledged from another thread, events
+    /// are drained meanwhile: at the end every resource was freed once, with
+    /// one event each.
+    #[test]
+    fn concurrent_cross_runtime_churn_frees_everything_once() {
+        let session = guarded(FH_RECLAIM_GO_CLEANUP, true);
+        let shared: Vec<u64> = (0..4).map(|_| session.create(64).unwrap()).collect();
+        let stop = AtomicBool::new(false);
+        let drained = AtomicU64::new(0);
+        let (tx, rx) = std::sync::mpsc::channel::<u64>();
+        thread::scope(|scope| {
+            for t in 0..4 {
+                let (session, shared, stop) = (&session, &shared, &stop);
+                let side = if t % 2 == 0 {
+                    Side::Owner
+                } else {
+                    Side::Foreign
+                };
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        for &h in shared {
+                            session.acquire_as(side, h).unwrap();
+                            session.read(h, 0, &mut [0u8; 64][..]).unwrap();
+                            session.release_as(side, h, true).unwrap();
+                        }
+                    }
+                });
+            }
+            {
+                let (session, stop) = (&session, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let h = session.create_as(Side::Foreign, 16).unwrap();
+                        session.acquire(h).unwrap();
+                        session.release_as(Side::Foreign, h, false).unwrap();
+                        session.release(h).unwrap();
+                        tx.send(h).unwrap();
+                    }
+                });
+            }
+            {
+                let session = &session;
+                scope.spawn(move || {
+                    for h in rx {
+                        session.foreign_ack(h).unwrap();
+                    }
+                });
+            }
+            {
+                let (session, stop, drained) = (&session, &stop, &drained);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let (events, dropped) = session.drain_events(1000);
+                        assert_eq!(dropped, 0);
+                        assert!(events.iter().all(|e| e.released_ns <= e.freed_ns));
+                        drained.fetch_add(events.len() as u64, Ordering::Relaxed);
+                        thread::yield_now();
+                    }
+                });
+            }
+            thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::Relaxed);
+        });
+        for &h in &shared {
+            assert_eq!(session.info(h).unwrap().refs, 1);
+            session.release(h).unwrap();
+        }
+        session.quiesce(&|| {}).unwrap();
+        let stats = session.stats();
+        assert_invariants(&stats);
+        assert_eq!((stats.live_resources, stats.pending_resources), (0, 0));
+        assert_eq!(stats.reclaimed, stats.created);
+        let (rest, dropped) = session.drain_events(usize::MAX);
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            drained.load(Ordering::Relaxed) + rest.len() as u64,
+            stats.reclaimed
+        );
+        assert!(stats.created > 100, "{stats:?}");
     }
 }

@@ -10,9 +10,13 @@
 //! * any `u64` is classified, never trusted: `FH_INVALID_HANDLE` (generation
 //!   0, slot out of range, generation ahead of the slot) or `FH_STALE_HANDLE`
 //!   (older generation, or the slot's resource died) or the live entry;
-//! * reference counts are `u32`: acquiring at `u32::MAX` gives `FH_OVERFLOW`,
-//!   and the release that drops the count to 0 frees the slot and hands the
-//!   value back to the caller.
+//! * each live value has two reference counts, one per runtime ([`Side`]):
+//!   the owner's (this library's own exports) and the foreign runtime's (the
+//!   `foreign_*` entries of the backend table). Each is a `u32`: acquiring at
+//!   `u32::MAX` gives `FH_OVERFLOW` for that count. A release drops one
+//!   reference of its side (`FH_NOT_HELD` if that side holds none), and the
+//!   release that makes the SUM zero frees the slot and hands the value back
+//!   to the caller (the resource died).
 //!
 //! The table is generic over the stored value and does no locking: the
 //! session keeps it behind a lock. Storage grows lazily up to the capacity.
@@ -21,12 +25,31 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::contract::{FH_EXHAUSTED, FH_INVALID_HANDLE, FH_OVERFLOW, FH_STALE_HANDLE};
+use crate::contract::{FH_EXHAUSTED, FH_INVALID_HANDLE, FH_NOT_HELD, FH_OVERFLOW, FH_STALE_HANDLE};
 use crate::error::{Error, Result};
 
-/// A live value with its reference count (always >= 1).
+/// The runtime a reference belongs to (header: "Per-runtime references").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// This library's own exports (`fh_create`, `fh_acquire`, ...).
+    Owner,
+    /// The foreign front, through the `foreign_*` entries of `fh_backend`.
+    Foreign,
+}
+
+impl Side {
+    /// "owner" or "foreign", for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Owner => "owner",
+            Side::Foreign => "foreign",
+        }
+    }
+}
+
+/// A live value with its two reference counts (their sum is always >= 1).
 ///
-/// The count is an `AtomicU32` only so that the test mutant
+/// The owner's count is an `AtomicU32` only so that the test mutant
 /// `FH_MUTANT_RACY_REFCOUNT` can update it under the table's read lock; every
 /// other access goes through `&mut` (`get_mut`) or a relaxed load, which
 /// compile to the plain accesses of a `u32`.
@@ -34,6 +57,8 @@ use crate::error::{Error, Result};
 pub struct Entry<T> {
     value: T,
     refs: AtomicU32,
+    foreign: u32,
+    foreign_ever: bool,
 }
 
 impl<T> Entry<T> {
@@ -42,10 +67,50 @@ impl<T> Entry<T> {
         &self.value
     }
 
-    /// The current reference count.
+    /// The reference count `fh_info` reports: the sum of both runtimes'
+    /// counts (saturated at `u32::MAX`, which only two counts both above
+    /// 2^31 can reach).
     pub fn refs(&self) -> u32 {
+        self.owner_refs().saturating_add(self.foreign)
+    }
+
+    /// The owner's reference count.
+    pub fn owner_refs(&self) -> u32 {
         self.refs.load(Ordering::Relaxed)
     }
+
+    /// The foreign runtime's reference count.
+    pub fn foreign_refs(&self) -> u32 {
+        self.foreign
+    }
+
+    fn count_mut(&mut self, side: Side) -> &mut u32 {
+        match side {
+            Side::Owner => self.refs.get_mut(),
+            Side::Foreign => &mut self.foreign,
+        }
+    }
+}
+
+/// What a successful [`Table::release`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Released<T> {
+    /// The releasing side's count went from 1 to 0 (its last reference).
+    pub side_emptied: bool,
+    /// The value, when this release killed the resource (slot free at once).
+    pub dead: Option<Dead<T>>,
+}
+
+/// A value whose resource died in a release.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dead<T> {
+    /// The stored value.
+    pub value: T,
+    /// Whether the foreign runtime ever held a reference to it.
+    pub foreign_ever: bool,
+    /// Foreign references still held at death: 0, except under the test
+    /// mutant `FH_MUTANT_GUARD_ONE_SIDE`.
+    pub foreign_left: u32,
 }
 
 #[derive(Debug)]
@@ -99,9 +164,9 @@ impl<T> Table<T> {
         Ok(())
     }
 
-    /// Places `value` with one reference in the lowest free slot and returns
-    /// its handle, or `FH_EXHAUSTED` (the value is then dropped).
-    pub fn insert(&mut self, value: T) -> Result<u64> {
+    /// Places `value` with one reference of `side` in the lowest free slot
+    /// and returns its handle, or `FH_EXHAUSTED` (the value is then dropped).
+    pub fn insert(&mut self, value: T, side: Side) -> Result<u64> {
         self.check_free_slot()?;
         let index = match self.free.pop() {
             Some(Reverse(index)) => index as usize,
@@ -116,9 +181,12 @@ impl<T> Table<T> {
         let slot = &mut self.slots[index];
         // Retired slots (generation u32::MAX) never return to `free`.
         slot.generation = next_generation(slot.generation);
+        let foreign = side == Side::Foreign;
         slot.entry = Some(Entry {
             value,
-            refs: AtomicU32::new(1),
+            refs: AtomicU32::new(u32::from(!foreign)),
+            foreign: u32::from(foreign),
+            foreign_ever: foreign,
         });
         // `index < capacity <= 2^20`, so it fits in u32.
         Ok(handle(index as u32, slot.generation))
@@ -133,39 +201,72 @@ impl<T> Table<T> {
             .expect("locate returns live slots"))
     }
 
-    /// Adds one reference; `FH_OVERFLOW` at `u32::MAX` references.
-    pub fn acquire(&mut self, handle: u64) -> Result<()> {
+    /// Adds one reference of `side`; `FH_OVERFLOW` when that side already
+    /// holds `u32::MAX` references.
+    pub fn acquire(&mut self, handle: u64, side: Side) -> Result<()> {
         let index = self.locate(handle)?;
         let entry = self.slots[index]
             .entry
             .as_mut()
             .expect("locate returns live slots");
-        let refs = entry.refs.get_mut();
+        let refs = entry.count_mut(side);
         *refs = refs.checked_add(1).ok_or_else(|| {
+            let side = side.name();
             Error::new(
                 FH_OVERFLOW,
-                format!("handle {handle:#x} already has {} references", u32::MAX),
+                format!(
+                    "handle {handle:#x} already has {} {side} references",
+                    u32::MAX
+                ),
             )
         })?;
+        if side == Side::Foreign {
+            entry.foreign_ever = true;
+        }
         Ok(())
     }
 
-    /// Drops one reference. When it was the last one, the slot is free (or
+    /// Drops one reference of `side` (`FH_NOT_HELD`, without effect, if that
+    /// side holds none). When both counts are then zero, the slot is free (or
     /// retired) at once and the value is returned: the resource died.
-    pub fn release(&mut self, handle: u64) -> Result<Option<T>> {
+    pub fn release(&mut self, handle: u64, side: Side) -> Result<Released<T>> {
         let index = self.locate(handle)?;
         let slot = &mut self.slots[index];
         let entry = slot.entry.as_mut().expect("locate returns live slots");
-        let refs = entry.refs.get_mut();
+        let refs = entry.count_mut(side);
+        if *refs == 0 {
+            let other = entry.refs();
+            return Err(Error::new(
+                FH_NOT_HELD,
+                format!(
+                    "handle {handle:#x}: the {} runtime holds no reference of its own \
+                     (the other runtime holds {other})",
+                    side.name()
+                ),
+            ));
+        }
         *refs -= 1;
-        if *refs > death_threshold() {
-            return Ok(None);
+        let side_emptied = *refs == 0;
+        let (owner, foreign) = (entry.owner_refs(), entry.foreign);
+        let alive = u64::from(owner) + u64::from(foreign) > u64::from(death_threshold());
+        if alive && !(side == Side::Owner && owner == 0 && guard_one_side()) {
+            return Ok(Released {
+                side_emptied,
+                dead: None,
+            });
         }
         let dead = slot.entry.take().expect("checked above");
         if slot.generation != u32::MAX {
             self.free.push(Reverse(index as u32));
         }
-        Ok(Some(dead.value))
+        Ok(Released {
+            side_emptied,
+            dead: Some(Dead {
+                value: dead.value,
+                foreign_ever: dead.foreign_ever,
+                foreign_left: dead.foreign,
+            }),
+        })
     }
 
     /// Index of the live slot named by `handle` (see the module's classification).
@@ -249,6 +350,19 @@ fn death_threshold() -> u32 {
     0
 }
 
+/// Whether `FH_MUTANT_GUARD_ONE_SIDE` kills a resource when the owner's count
+/// reaches zero whatever the foreign count.
+#[cfg(feature = "mutants")]
+fn guard_one_side() -> bool {
+    crate::mutants::is_active(crate::contract::testing::FH_MUTANT_GUARD_ONE_SIDE)
+}
+
+/// Without the `mutants` feature both counts guard the resource.
+#[cfg(not(feature = "mutants"))]
+fn guard_one_side() -> bool {
+    false
+}
+
 /// Table operations of the racy and dangling-pointer test mutants.
 #[cfg(feature = "mutants")]
 impl<T> Table<T> {
@@ -259,8 +373,9 @@ impl<T> Table<T> {
         slot.entry.is_none().then_some(slot.generation)
     }
 
-    /// `FH_MUTANT_RACY_REFCOUNT`: stores `refs` as the count of `handle` if it
-    /// is still live, without the write lock (the lost update is the bug).
+    /// `FH_MUTANT_RACY_REFCOUNT`: stores `refs` as the owner's count of
+    /// `handle` if it is still live, without the write lock (the lost update
+    /// is the bug).
     pub fn store_refs(&self, handle: u64, refs: u32) {
         if let Ok(entry) = self.get(handle) {
             entry.refs.store(refs, Ordering::Relaxed);
@@ -287,6 +402,14 @@ impl<T> Table<T> {
         self.slots[index as usize].generation = generation;
     }
 
+    /// Test helper: an owner release, giving the value if it died.
+    fn release_owner(&mut self, handle: u64) -> Result<Option<T>> {
+        Ok(self
+            .release(handle, Side::Owner)?
+            .dead
+            .map(|dead| dead.value))
+    }
+
     /// Test helper: sets the reference count of a live handle.
     fn set_refs(&mut self, handle: u64, refs: u32) {
         let index = self.locate(handle).expect("live handle");
@@ -294,8 +417,7 @@ impl<T> Table<T> {
             .entry
             .as_mut()
             .expect("live")
-            .refs
-            .get_mut() = refs;
+            .count_mut(Side::Owner) = refs;
     }
 }
 
@@ -318,28 +440,30 @@ mod tests {
     fn first_handles_use_lowest_slots_at_generation_one() {
         let mut table = Table::new(4);
         for slot in 0..4 {
-            assert_eq!(table.insert(slot).unwrap(), handle(slot, 1));
+            assert_eq!(table.insert(slot, Side::Owner).unwrap(), handle(slot, 1));
         }
         assert_eq!(status(table.check_free_slot()), FH_EXHAUSTED);
-        assert_eq!(status(table.insert(9)), FH_EXHAUSTED);
+        assert_eq!(status(table.insert(9, Side::Owner)), FH_EXHAUSTED);
     }
 
     #[test]
     fn allocation_takes_lowest_free_slot_and_bumps_generation() {
         let mut table = Table::new(8);
-        let handles: Vec<u64> = (0..5).map(|v| table.insert(v).unwrap()).collect();
-        assert_eq!(table.release(handles[3]).unwrap(), Some(3));
-        assert_eq!(table.release(handles[1]).unwrap(), Some(1));
-        assert_eq!(table.insert(10).unwrap(), handle(1, 2));
-        assert_eq!(table.insert(11).unwrap(), handle(3, 2));
-        assert_eq!(table.insert(12).unwrap(), handle(5, 1));
+        let handles: Vec<u64> = (0..5)
+            .map(|v| table.insert(v, Side::Owner).unwrap())
+            .collect();
+        assert_eq!(table.release_owner(handles[3]).unwrap(), Some(3));
+        assert_eq!(table.release_owner(handles[1]).unwrap(), Some(1));
+        assert_eq!(table.insert(10, Side::Owner).unwrap(), handle(1, 2));
+        assert_eq!(table.insert(11, Side::Owner).unwrap(), handle(3, 2));
+        assert_eq!(table.insert(12, Side::Owner).unwrap(), handle(5, 1));
         assert_eq!(*table.get(handle(1, 2)).unwrap().value(), 10);
     }
 
     #[test]
     fn classification_invalid_cases() {
         let mut table = Table::new(4);
-        let h = table.insert("a").unwrap();
+        let h = table.insert("a", Side::Owner).unwrap();
         assert_eq!(h, handle(0, 1));
         // generation 0, even on a live slot
         assert_eq!(status(table.get(0)), FH_INVALID_HANDLE);
@@ -357,12 +481,12 @@ mod tests {
     #[test]
     fn classification_stale_cases() {
         let mut table = Table::new(4);
-        let old = table.insert("a").unwrap();
-        table.release(old).unwrap();
+        let old = table.insert("a", Side::Owner).unwrap();
+        table.release_owner(old).unwrap();
         // g == G and the slot is free
         assert_eq!(status(table.get(old)), FH_STALE_HANDLE);
-        assert_eq!(status(table.release(old)), FH_STALE_HANDLE);
-        let new = table.insert("b").unwrap();
+        assert_eq!(status(table.release_owner(old)), FH_STALE_HANDLE);
+        let new = table.insert("b", Side::Owner).unwrap();
         assert_eq!(new, handle(0, 2));
         // g < G with the slot live again
         let error = table.get(old).unwrap_err();
@@ -377,54 +501,157 @@ mod tests {
     #[test]
     fn references_count_and_last_release_kills() {
         let mut table = Table::new(2);
-        let h = table.insert(7).unwrap();
-        table.acquire(h).unwrap();
-        table.acquire(h).unwrap();
+        let h = table.insert(7, Side::Owner).unwrap();
+        table.acquire(h, Side::Owner).unwrap();
+        table.acquire(h, Side::Owner).unwrap();
         assert_eq!(table.get(h).unwrap().refs(), 3);
-        assert_eq!(table.release(h).unwrap(), None);
-        assert_eq!(table.release(h).unwrap(), None);
+        assert_eq!(table.release_owner(h).unwrap(), None);
+        assert_eq!(table.release_owner(h).unwrap(), None);
         assert_eq!(table.get(h).unwrap().refs(), 1);
-        assert_eq!(table.release(h).unwrap(), Some(7));
-        assert_eq!(status(table.acquire(h)), FH_STALE_HANDLE);
-        assert_eq!(status(table.release(h)), FH_STALE_HANDLE);
+        assert_eq!(table.release_owner(h).unwrap(), Some(7));
+        assert_eq!(status(table.acquire(h, Side::Owner)), FH_STALE_HANDLE);
+        assert_eq!(status(table.release_owner(h)), FH_STALE_HANDLE);
     }
 
     #[test]
     fn acquire_at_max_references_overflows_without_effect() {
         let mut table = Table::new(1);
-        let h = table.insert(()).unwrap();
+        let h = table.insert((), Side::Owner).unwrap();
         table.set_refs(h, u32::MAX - 1);
-        table.acquire(h).unwrap();
+        table.acquire(h, Side::Owner).unwrap();
         assert_eq!(table.get(h).unwrap().refs(), u32::MAX);
-        assert_eq!(status(table.acquire(h)), FH_OVERFLOW);
+        assert_eq!(status(table.acquire(h, Side::Owner)), FH_OVERFLOW);
         assert_eq!(table.get(h).unwrap().refs(), u32::MAX);
-        assert_eq!(table.release(h).unwrap(), None);
+        assert_eq!(table.release_owner(h).unwrap(), None);
         assert_eq!(table.get(h).unwrap().refs(), u32::MAX - 1);
+    }
+
+    #[test]
+    fn per_runtime_counts_guard_the_resource_together() {
+        let mut table = Table::new(2);
+        let h = table.insert('x', Side::Owner).unwrap();
+        table.acquire(h, Side::Foreign).unwrap();
+        table.acquire(h, Side::Foreign).unwrap();
+        let entry = table.get(h).unwrap();
+        assert_eq!(
+            (entry.owner_refs(), entry.foreign_refs(), entry.refs()),
+            (1, 2, 3)
+        );
+        // The owner's last reference does not kill: the foreign side holds two.
+        let released = table.release(h, Side::Owner).unwrap();
+        assert_eq!(
+            released,
+            Released {
+                side_emptied: true,
+                dead: None
+            }
+        );
+        // The owner holds none now: NOT_HELD, without effect.
+        let error = table.release(h, Side::Owner).unwrap_err();
+        assert_eq!(error.status(), FH_NOT_HELD);
+        assert_eq!(
+            error.message(),
+            "handle 0x100000000: the owner runtime holds no reference of its own (the other runtime holds 2)"
+        );
+        assert_eq!(table.get(h).unwrap().refs(), 2);
+        assert_eq!(
+            table.release(h, Side::Foreign).unwrap(),
+            Released {
+                side_emptied: false,
+                dead: None
+            }
+        );
+        let released = table.release(h, Side::Foreign).unwrap();
+        assert_eq!(
+            released,
+            Released {
+                side_emptied: true,
+                dead: Some(Dead {
+                    value: 'x',
+                    foreign_ever: true,
+                    foreign_left: 0
+                })
+            }
+        );
+        // Dead: stale for both sides, the slot is free at once.
+        assert_eq!(status(table.release(h, Side::Foreign)), FH_STALE_HANDLE);
+        assert_eq!(status(table.release(h, Side::Owner)), FH_STALE_HANDLE);
+        assert_eq!(table.insert('y', Side::Foreign).unwrap(), handle(0, 2));
+    }
+
+    #[test]
+    fn foreign_created_values_and_foreign_ever() {
+        let mut table = Table::new(2);
+        let foreign = table.insert(1, Side::Foreign).unwrap();
+        assert_eq!(
+            (
+                table.get(foreign).unwrap().owner_refs(),
+                table.get(foreign).unwrap().foreign_refs()
+            ),
+            (0, 1)
+        );
+        assert_eq!(status(table.release(foreign, Side::Owner)), FH_NOT_HELD);
+        let dead = table.release(foreign, Side::Foreign).unwrap().dead.unwrap();
+        assert!(dead.foreign_ever);
+        // The owner alone: never foreign.
+        let owner = table.insert(2, Side::Owner).unwrap();
+        let dead = table.release(owner, Side::Owner).unwrap().dead.unwrap();
+        assert!(!dead.foreign_ever);
+        // A foreign reference taken and dropped again still counts as "ever".
+        let h = table.insert(3, Side::Owner).unwrap();
+        table.acquire(h, Side::Foreign).unwrap();
+        table.release(h, Side::Foreign).unwrap();
+        assert!(
+            table
+                .release(h, Side::Owner)
+                .unwrap()
+                .dead
+                .unwrap()
+                .foreign_ever
+        );
+    }
+
+    #[test]
+    fn each_count_overflows_on_its_own() {
+        let mut table = Table::new(1);
+        let h = table.insert((), Side::Owner).unwrap();
+        table.set_refs(h, u32::MAX);
+        assert_eq!(status(table.acquire(h, Side::Owner)), FH_OVERFLOW);
+        table.acquire(h, Side::Foreign).unwrap();
+        table.slots[0].entry.as_mut().unwrap().foreign = u32::MAX;
+        let error = table.acquire(h, Side::Foreign).unwrap_err();
+        assert_eq!(error.status(), FH_OVERFLOW);
+        assert!(
+            error.message().contains("foreign references"),
+            "{}",
+            error.message()
+        );
+        assert_eq!(table.get(h).unwrap().refs(), u32::MAX, "the sum saturates");
     }
 
     #[test]
     fn slot_at_last_generation_is_retired() {
         let mut table = Table::new(2);
-        let h = table.insert(0).unwrap();
-        table.release(h).unwrap();
+        let h = table.insert(0, Side::Owner).unwrap();
+        table.release_owner(h).unwrap();
         table.set_generation(0, u32::MAX - 1);
-        let last = table.insert(1).unwrap();
+        let last = table.insert(1, Side::Owner).unwrap();
         assert_eq!(last, handle(0, u32::MAX));
-        assert_eq!(table.release(last).unwrap(), Some(1));
+        assert_eq!(table.release_owner(last).unwrap(), Some(1));
         let error = table.get(last).unwrap_err();
         assert_eq!(error.status(), FH_STALE_HANDLE);
         assert!(error.message().contains("retired"), "{}", error.message());
         // slot 0 is never reused: the next value goes to slot 1, then the table is full
-        assert_eq!(table.insert(2).unwrap(), handle(1, 1));
-        assert_eq!(status(table.insert(3)), FH_EXHAUSTED);
+        assert_eq!(table.insert(2, Side::Owner).unwrap(), handle(1, 1));
+        assert_eq!(status(table.insert(3, Side::Owner)), FH_EXHAUSTED);
     }
 
     #[test]
     fn any_value_is_classified_without_panic() {
         let mut table = Table::new(3);
-        let live = table.insert(1).unwrap();
-        let dead = table.insert(2).unwrap();
-        table.release(dead).unwrap();
+        let live = table.insert(1, Side::Owner).unwrap();
+        let dead = table.insert(2, Side::Owner).unwrap();
+        table.release_owner(dead).unwrap();
         let mut value = 0x9E37_79B9_7F4A_7C15_u64;
         for _ in 0..10_000 {
             value = value.rotate_left(13).wrapping_mul(0x2545_F491_4F6C_DD1D);

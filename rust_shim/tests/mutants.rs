@@ -86,6 +86,12 @@ fn stats() -> fh_stats {
     stats
 }
 
+fn backend() -> fh_backend {
+    let mut table = fh_backend::default();
+    assert_eq!(unsafe { fh_backend_table(&mut table) }, FH_OK);
+    table
+}
+
 fn shutdown() -> fh_stats {
     let mut report = fh_stats::default();
     assert_eq!(unsafe { fh_shutdown(&mut report) }, FH_OK);
@@ -106,19 +112,19 @@ fn last_error() -> String {
 fn unknown_mutants_are_invalid_arguments_without_a_session() {
     let _guard = exclusive();
     assert_eq!(
-        fh_test_set_mutant(FH_MUTANT_MAGIC_CRASH + 1),
+        fh_test_set_mutant(FH_MUTANT_CLEANUP_UNREACHABLE + 1),
         FH_INVALID_ARGUMENT
     );
     assert_eq!(
         last_error(),
         format!(
             "fh_test_set_mutant: unknown mutant {}",
-            FH_MUTANT_MAGIC_CRASH + 1
+            FH_MUTANT_CLEANUP_UNREACHABLE + 1
         )
     );
     assert_eq!(fh_test_set_mutant(u32::MAX), FH_INVALID_ARGUMENT);
-    for mutant in FH_MUTANT_NONE..=FH_MUTANT_MAGIC_CRASH {
-        if mutant != FH_MUTANT_GO_CACHE_USE_AFTER_FREE {
+    for mutant in FH_MUTANT_NONE..=FH_MUTANT_CLEANUP_UNREACHABLE {
+        if mutant != FH_MUTANT_GO_CACHE_USE_AFTER_FREE && mutant != FH_MUTANT_CLEANUP_UNREACHABLE {
             assert_eq!(fh_test_set_mutant(mutant), FH_OK, "mutant {mutant}");
         }
     }
@@ -136,6 +142,15 @@ fn go_cache_use_after_free_is_unsupported_in_rust() {
     assert!(
         last_error()
             .starts_with("fh_test_set_mutant: mutant 15 (FH_MUTANT_GO_CACHE_USE_AFTER_FREE)"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        fh_test_set_mutant(FH_MUTANT_CLEANUP_UNREACHABLE),
+        FH_UNSUPPORTED
+    );
+    assert!(
+        last_error().starts_with("fh_test_set_mutant: mutant 21 (FH_MUTANT_CLEANUP_UNREACHABLE)"),
         "{}",
         last_error()
     );
@@ -357,6 +372,14 @@ fn memory_error_mutants_return_ok_from_freed_or_foreign_memory() {
     );
     assert_eq!(lines[0], "first release 0");
 
+    let (status, lines) = run_memory_child(FH_MUTANT_GUARD_ONE_SIDE);
+    assert!(status.success(), "{status:?} {lines:?}");
+    assert_eq!(
+        lines,
+        ["foreign read 0", "foreign write 0"],
+        "the foreign runtime reads and writes freed memory"
+    );
+
     let (status, lines) = run_memory_child(FH_MUTANT_BOUNDS_OFF_BY_ONE);
     assert!(status.success(), "{status:?} {lines:?}");
     assert_eq!(
@@ -386,6 +409,23 @@ fn memory_child() {
             assert_eq!(fh_acquire(h), FH_STALE_HANDLE, "only reads and writes");
             report(format!("read {}", read_at(h, 16, 8).err().unwrap_or(FH_OK)));
             report(format!("write {}", write(h, 24, &[2; 8])));
+        }
+        FH_MUTANT_GUARD_ONE_SIDE => {
+            // A cross-runtime session: the foreign runtime holds a reference
+            // when the owner drops its last one.
+            shutdown();
+            init_with(FH_RECLAIM_GUARDED);
+            let foreign = backend();
+            let h = create(32);
+            assert_eq!(write(h, 0, &[1; 32]), FH_OK);
+            assert_eq!(unsafe { foreign.foreign_acquire.unwrap()(h) }, FH_OK);
+            assert_eq!(fh_release(h), FH_OK);
+            let mut buf = [0u8; 8];
+            let read = unsafe { foreign.read.unwrap()(h, 16, buf.as_mut_ptr(), 8) };
+            report(format!("foreign read {read}"));
+            let mut data = [2u8; 8];
+            let write = unsafe { foreign.write.unwrap()(h, 24, data.as_mut_ptr(), 8) };
+            report(format!("foreign write {write}"));
         }
         FH_MUTANT_DOUBLE_RELEASE => {
             let h = create(32);
@@ -758,4 +798,63 @@ fn unsync_writer_lets_readers_see_torn_writes() {
         torn
     });
     assert!(torn, "no read saw part of a write");
+}
+
+#[test]
+fn guard_one_side_frees_under_the_foreign_runtimes_feet() {
+    let _guard = exclusive();
+    let foreign = backend();
+    let foreign_acquire = |h| unsafe { foreign.foreign_acquire.unwrap()(h) };
+    let foreign_release = |h, ack| unsafe { foreign.foreign_release.unwrap()(h, ack) };
+    for mutant in [FH_MUTANT_NONE, FH_MUTANT_GUARD_ONE_SIDE] {
+        init_with(FH_RECLAIM_GUARDED);
+        assert_eq!(fh_test_set_mutant(mutant), FH_OK);
+        let h = create(8);
+        assert_eq!(foreign_acquire(h), FH_OK);
+        assert_eq!(fh_release(h), FH_OK);
+        let stats = stats();
+        if mutant == FH_MUTANT_NONE {
+            assert_eq!(
+                info(h).unwrap().refs,
+                1,
+                "the foreign reference keeps it alive"
+            );
+            assert_eq!(foreign_release(h, 1), FH_OK);
+            assert_eq!((stats.live_resources, stats.reclaimed), (1, 0));
+        } else {
+            // Dead and freed although the foreign runtime holds a reference.
+            assert_eq!(info(h), Err(FH_STALE_HANDLE));
+            assert_eq!((stats.live_resources, stats.reclaimed), (0, 1));
+            // What is observable without touching the freed memory: empty
+            // accesses through the dangling pointer return OK, with the dead
+            // resource's bounds; reference calls see a stale handle.
+            assert_eq!(read_at(h, 8, 0), Ok(vec![]));
+            assert_eq!(write(h, 8, &[]), FH_OK);
+            assert_eq!(read_at(h, 9, 0), Err(FH_BOUNDS));
+            assert_eq!(foreign_release(h, 1), FH_STALE_HANDLE);
+            assert_eq!(foreign_acquire(h), FH_STALE_HANDLE);
+            // Once the slot is reused, the old handle is stale again.
+            let new = create(8);
+            assert_eq!(new, h + (1 << 32));
+            assert_eq!(read_at(h, 8, 0), Err(FH_STALE_HANDLE));
+            // The guard still holds for a release by the foreign runtime and
+            // for the owner's non-last releases.
+            assert_eq!(foreign_acquire(new), FH_OK);
+            assert_eq!(fh_acquire(new), FH_OK);
+            assert_eq!(fh_release(new), FH_OK);
+            assert_eq!(foreign_release(new, 1), FH_OK);
+            assert_eq!(info(new).unwrap().refs, 1);
+        }
+        assert_eq!(fh_test_set_mutant(FH_MUTANT_NONE), FH_OK);
+        shutdown();
+    }
+    // Single-runtime programs cannot tell: nothing foreign to ignore.
+    init();
+    assert_eq!(fh_test_set_mutant(FH_MUTANT_GUARD_ONE_SIDE), FH_OK);
+    let h = create(4);
+    assert_eq!(fh_acquire(h), FH_OK);
+    assert_eq!(fh_release(h), FH_OK);
+    assert_eq!(info(h).unwrap().refs, 1);
+    assert_eq!(fh_release(h), FH_OK);
+    assert_eq!(read_at(h, 4, 0), Err(FH_STALE_HANDLE));
 }

@@ -1,8 +1,9 @@
 //! The session side of the test mutants (`mutants` feature only): the racy
 //! reference counting of `FH_MUTANT_RACY_ACQUIRE` and
-//! `FH_MUTANT_RACY_REFCOUNT`, the dangling pointers of
-//! `FH_MUTANT_STALE_USE_AFTER_FREE` and `FH_MUTANT_DOUBLE_RELEASE`, and the
-//! leaked reference of `FH_MUTANT_LEAK_ON_ERROR`. Safe code: the raw memory
+//! `FH_MUTANT_RACY_REFCOUNT` (owner references), the dangling pointers of
+//! `FH_MUTANT_STALE_USE_AFTER_FREE`, `FH_MUTANT_DOUBLE_RELEASE` and
+//! `FH_MUTANT_GUARD_ONE_SIDE`, and the leaked reference of
+//! `FH_MUTANT_LEAK_ON_ERROR`. Safe code: the raw memory
 //! accesses are [`RawBytes`]'s, in [`crate::ffi`].
 
 use std::collections::HashMap;
@@ -12,17 +13,17 @@ use std::sync::{Arc, Mutex};
 use super::{byte_range, Session};
 use crate::buffer::{Sink, Source};
 use crate::contract::testing::{
-    FH_MUTANT_DOUBLE_RELEASE, FH_MUTANT_LEAK_ON_ERROR, FH_MUTANT_RACY_ACQUIRE,
-    FH_MUTANT_RACY_REFCOUNT, FH_MUTANT_STALE_USE_AFTER_FREE,
+    FH_MUTANT_DOUBLE_RELEASE, FH_MUTANT_GUARD_ONE_SIDE, FH_MUTANT_LEAK_ON_ERROR,
+    FH_MUTANT_RACY_ACQUIRE, FH_MUTANT_RACY_REFCOUNT, FH_MUTANT_STALE_USE_AFTER_FREE,
 };
 use crate::contract::{FH_BOUNDS, FH_OVERFLOW, FH_READ_ONLY, FH_STALE_HANDLE};
 use crate::error::{Error, Result};
 use crate::ffi::RawBytes;
 use crate::mutants::{self, race_window};
-use crate::reclaim::Strategy;
+use crate::reclaim::{Retired, Strategy};
 use crate::resource::Resource;
 use crate::sync::{lock, read, write};
-use crate::table::{split, Table};
+use crate::table::{split, Side, Table};
 
 /// Per-session state of the mutants: the dangling pointers, by slot.
 #[derive(Debug, Default)]
@@ -72,7 +73,7 @@ impl Session {
     fn racy_acquire(&self, handle: u64) -> Result<()> {
         read(&self.table).get(handle)?;
         race_window();
-        match write(&self.table).acquire(handle) {
+        match write(&self.table).acquire(handle, Side::Owner) {
             Err(error) if error.status() == FH_OVERFLOW => Err(error),
             _ => Ok(()),
         }
@@ -81,7 +82,7 @@ impl Session {
     /// `RACY_REFCOUNT` acquire: a load of the count, a yield, a store of the
     /// count + 1, with no lock held in between: concurrent updates are lost.
     fn racy_refcount_acquire(&self, handle: u64) -> Result<()> {
-        let refs = read(&self.table).get(handle)?.refs();
+        let refs = read(&self.table).get(handle)?.owner_refs();
         if refs == u32::MAX {
             return Err(Error::new(
                 FH_OVERFLOW,
@@ -97,7 +98,7 @@ impl Session {
     /// or, if the loaded count was 1, the death of the resource (whatever
     /// other threads acquired in the window).
     fn racy_refcount_release(&self, handle: u64) -> Result<()> {
-        let refs = read(&self.table).get(handle)?.refs();
+        let refs = read(&self.table).get(handle)?.owner_refs();
         race_window();
         if refs > 1 {
             read(&self.table).store_refs(handle, refs - 1);
@@ -112,7 +113,11 @@ impl Session {
             dead
         };
         if let Some(resource) = dead {
-            self.reclaimer.retire(resource);
+            self.reclaimer.retire(Retired {
+                handle,
+                resource,
+                released_ns: self.reclaimer.death_stamp(),
+            });
         }
         Ok(())
     }
@@ -123,8 +128,9 @@ impl Session {
     fn release_keeping_dangling(&self, handle: u64) -> Result<()> {
         let dead = {
             let mut table = write(&self.table);
-            match table.release(handle) {
-                Ok(dead) => {
+            match table.release(handle, Side::Owner) {
+                Ok(released) => {
+                    let dead = released.dead.map(|dead| dead.value);
                     if let Some(resource) = &dead {
                         self.reclaimer.counters().died(resource.size());
                     }
@@ -143,26 +149,59 @@ impl Session {
             }
         };
         if let Some(resource) = dead {
-            let (slot, generation) = split(handle);
-            if let Some(bytes) = resource.free_keeping_address() {
-                lock(&self.mutant.dangling).insert(
-                    slot,
-                    Dangling {
-                        generation,
-                        read_only: resource.read_only(),
-                        bytes,
-                    },
-                );
-            }
-            self.reclaimer.counters().reclaimed(resource.size());
+            let released_ns = self.reclaimer.death_stamp();
+            self.free_keeping_dangling(Retired {
+                handle,
+                resource,
+                released_ns,
+            });
         }
         Ok(())
     }
 
-    /// Under `STALE_USE_AFTER_FREE`, the dangling pointer that a read or
-    /// write of `handle`, which failed with `error`, goes through instead.
+    /// `GUARD_ONE_SIDE`: `retired` died when the owner's references reached
+    /// zero although the foreign runtime still holds some. Its memory is
+    /// freed now, ignoring any acknowledgement owed, and (strategies that
+    /// free at once) its slot keeps a dangling pointer to it, through which
+    /// the foreign runtime's later reads and writes of its handle go.
+    pub(super) fn free_under_one_sided_guard(&self, retired: Retired) {
+        if self.reclaimer.strategy() == Strategy::Epoch {
+            self.reclaimer.retire(retired);
+        } else {
+            self.free_keeping_dangling(retired);
+        }
+    }
+
+    /// Frees `retired`'s bytes now, keeping their address for its slot.
+    fn free_keeping_dangling(&self, retired: Retired) {
+        let Retired {
+            handle,
+            resource,
+            released_ns,
+        } = retired;
+        let (slot, generation) = split(handle);
+        if let Some(bytes) = resource.free_keeping_address() {
+            lock(&self.mutant.dangling).insert(
+                slot,
+                Dangling {
+                    generation,
+                    read_only: resource.read_only(),
+                    bytes,
+                },
+            );
+        }
+        self.reclaimer
+            .freed_elsewhere(handle, resource.size(), released_ns);
+    }
+
+    /// Under `STALE_USE_AFTER_FREE` or `GUARD_ONE_SIDE`, the dangling pointer
+    /// that a read or write of `handle`, which failed with `error`, goes
+    /// through instead.
     pub(super) fn dangling(&self, handle: u64, error: &Error) -> Option<Dangling> {
-        if !mutants::is_active(FH_MUTANT_STALE_USE_AFTER_FREE) {
+        if !matches!(
+            mutants::active(),
+            FH_MUTANT_STALE_USE_AFTER_FREE | FH_MUTANT_GUARD_ONE_SIDE
+        ) {
             return None;
         }
         self.find_dangling(&read(&self.table), handle, error, false)
@@ -209,7 +248,7 @@ impl Session {
         {
             return;
         }
-        if write(&self.table).acquire(handle).is_ok() {
+        if write(&self.table).acquire(handle, Side::Owner).is_ok() {
             std::mem::forget(Arc::clone(resource));
         }
     }
