@@ -602,6 +602,27 @@ extern "C" fn set_collector(collect: Option<unsafe extern "C" fn()>) -> i32 {
     })
 }
 
+/// A zero-filled buffer of `len` bytes, or `None` if the allocator refuses.
+///
+/// Through `alloc_zeroed` (calloc): a large buffer comes from fresh pages the
+/// kernel zero-fills on first touch, so creating a 4 GiB resource costs
+/// microseconds instead of the seconds `Vec::resize(len, 0)` spends writing
+/// every page (a create of limit tier 7 used to look like a hang).
+pub fn try_zeroed_bytes(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size (len > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of
+    // `[u8; len]` (align 1), and all `len` bytes are initialized (zero).
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// Switches the process-wide test mutant (`mutants` builds only).
 #[cfg(feature = "mutants")]
 #[no_mangle]

@@ -32,9 +32,9 @@ pub struct Resource {
 impl Resource {
     /// A writable, zero-filled resource of `size` bytes.
     pub fn zeroed(size: u64) -> Result<Self> {
-        let mut buffer = allocate(size)?;
-        // `allocate` checked that `size` fits in usize.
-        buffer.resize(size as usize, 0);
+        let exhausted = || Error::new(FH_EXHAUSTED, format!("cannot allocate {size} bytes"));
+        let len = usize::try_from(size).map_err(|_| exhausted())?;
+        let buffer = crate::ffi::try_zeroed_bytes(len).ok_or_else(exhausted)?;
         Ok(Self::new(size, false, buffer))
     }
 
@@ -154,6 +154,18 @@ fn allocate(size: u64) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_4_gib_resource_is_zero_filled_without_touching_its_pages() {
+        // Limit tier 7 of the programs: 4 GiB. calloc'd pages read as zero.
+        let size = 1u64 << 32;
+        let resource = Resource::zeroed(size).unwrap();
+        let mut out = [0xAA; 4];
+        resource.read(1, (size - 4) as usize, &mut out).unwrap();
+        assert_eq!(out, [0; 4]);
+        resource.write(1, 0, &[7]).unwrap();
+        resource.free();
+    }
 
     #[test]
     fn zeroed_read_write_snapshot_free() {
