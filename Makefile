@@ -1,5 +1,5 @@
 # fuzzharness: the two commands of the README.
-#   make fuzz   set up, build both shims, run a 30-second differential fuzz over them
+#   make fuzz   set up, build both shims, run a 30-second differential fuzz of rust, go and go+rust
 #   make test   set up, build, run every test: Rust, Go, ABI drift, Python (pytest -n auto)
 #
 # Needs Python >= 3.11, Go >= 1.24 (cgo, gcc) and Rust (cargo). Python dependencies
@@ -12,8 +12,10 @@ SECONDS ?= 30
 
 .PHONY: lint fuzz test campaign setup build build-mutants build-asan build-cov test-mutants test-rust test-go test-python abi-check clean
 
+# rust and go alone, and go+rust: the two loaded into one worker and attached (Go front over
+# the Rust owner), every program checked against the model and across targets.
 fuzz: build
-	$(BIN)/fuzzharness fuzz --targets rust,go --seconds $(SECONDS)
+	$(BIN)/fuzzharness fuzz --targets rust,go,go+rust --seconds $(SECONDS)
 
 test: lint build build-mutants build-asan build-cov test-rust test-go abi-check test-python test-mutants
 
@@ -44,8 +46,10 @@ build-cov: setup
 
 # The mutant table, bounded: fails if any applicable planted bug goes undetected.
 MUTANT_BUDGET ?= 30
-# magic-crash (mutant 19) is left out: it is the coverage-guided lane's yardstick, and that lane
-# does not find it within this budget yet (see the README's coverage section).
+# magic-crash (mutant 19) is left out: it is the coverage-guided lane's yardstick, measured on its
+# own with its 60 s budget (pytest -m slow tests/quality/test_coverage_lane.py). Within this 30 s
+# budget the lane found it on Rust every time but missed it on Go in 1 of 2 runs (Go took up to
+# 38 s in 60 s runs): a flaky row would fail make test (README, coverage section).
 test-mutants: build-mutants build-asan build-cov
 	$(BIN)/fuzzharness mutants --no-build --budget-seconds $(MUTANT_BUDGET) --out build/mutant-findings --exclude magic-crash
 

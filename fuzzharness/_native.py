@@ -31,12 +31,13 @@ from .errors import TargetNotBuilt
 from .model import ResourceInfo, StatsValue
 from .program import MAX_READ_LEN
 
-__all__ = ["Library", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner",
+__all__ = ["Library", "PairLibrary", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner",
            "NO_STEP", "LAST_ERROR_CAP"]  # fmt: skip
 
 _DLOPEN_FLAGS = os.RTLD_NOW | os.RTLD_LOCAL | getattr(os, "RTLD_NODELETE", 0)
 #: Buffer size for fh_last_error (bytes, NUL included): messages are kept up to cap - 1 bytes.
 LAST_ERROR_CAP = 1024
+_UNSUPPORTED = 11  #: FH_UNSUPPORTED (contract.Status), returned without a call by gated 1.1 wrappers
 
 
 def lsan_leak_check() -> int | None:
@@ -85,7 +86,16 @@ def cdef_source(with_testing: bool) -> str:
 
 
 class Library:
-    """One loaded target library. Methods mirror the contract functions."""
+    """One loaded target library. Methods mirror the contract functions.
+
+    The methods that take a handle, and ``create``, accept a runtime selector ``via``
+    (see :mod:`fuzzharness.program`) and ignore it: a single library is one runtime.
+    Functions added by contract 1.1 (event flags, fh_drain_reclaim_events,
+    fh_clock_ns, fh_backend_table, fh_attach_backend) are only called on a library
+    whose ``fh_abi_version`` minor is at least 1 (:attr:`abi_minor`); on a 1.0
+    library their wrappers return FH_UNSUPPORTED without calling anything, so the
+    harness keeps driving 1.0 libraries.
+    """
 
     def __init__(self, path: str | Path, with_testing: bool = False) -> None:
         path = Path(path)
@@ -102,6 +112,7 @@ class Library:
         self._read_buf = ffi.new("uint8_t[]", MAX_READ_LEN)
         self._error_buf = ffi.new("char[]", LAST_ERROR_CAP)
         self._error_len = ffi.new("size_t *")
+        self._abi: tuple[int, int] | None = None
 
     # -- session -------------------------------------------------------------------
 
@@ -110,9 +121,19 @@ class Library:
         status = self.lib.fh_abi_version(major, minor)
         if status != 0:
             raise RuntimeError(f"{self.path}: fh_abi_version returned status {status}")
+        self._abi = (major[0], minor[0])
         return major[0], minor[0]
 
-    def init(self, capacity: int, strategy: int, max_resource_bytes: int, max_total_bytes: int) -> tuple[int, Any]:
+    @property
+    def abi_minor(self) -> int:
+        """The library's contract minor version (1.1 functions need >= 1)."""
+        return (self._abi or self.abi_version())[1]
+
+    def init(
+        self, capacity: int, strategy: int, max_resource_bytes: int, max_total_bytes: int, flags: int = 0
+    ) -> tuple[int, Any]:
+        if flags and self.abi_minor < 1:
+            return _UNSUPPORTED, None  # a 1.0 library has no flags (it would refuse them)
         config = self.ffi.new(
             "fh_config *",
             {
@@ -120,7 +141,7 @@ class Library:
                 "strategy": strategy,
                 "max_resource_bytes": max_resource_bytes,
                 "max_total_bytes": max_total_bytes,
-                "flags": 0,
+                "flags": flags,
             },
         )
         return self.lib.fh_init(config), None
@@ -140,32 +161,32 @@ class Library:
 
     # -- resources -----------------------------------------------------------------
 
-    def create(self, size: int) -> tuple[int, Any]:
+    def create(self, size: int, via: str | None = None) -> tuple[int, Any]:
         status = self.lib.fh_create(size, self._handle_out)
         return status, self._handle_out[0] if status == 0 else None
 
-    def acquire(self, handle: int) -> tuple[int, Any]:
+    def acquire(self, handle: int, via: str | None = None) -> tuple[int, Any]:
         return self.lib.fh_acquire(handle), None
 
-    def release(self, handle: int) -> tuple[int, Any]:
+    def release(self, handle: int, via: str | None = None) -> tuple[int, Any]:
         return self.lib.fh_release(handle), None
 
-    def write(self, handle: int, offset: int, data: bytes) -> tuple[int, Any]:
+    def write(self, handle: int, offset: int, data: bytes, via: str | None = None) -> tuple[int, Any]:
         buf = self.ffi.from_buffer("uint8_t[]", data) if data else self.ffi.NULL
         return self.lib.fh_write(handle, offset, buf, len(data)), None
 
-    def read(self, handle: int, offset: int, length: int) -> tuple[int, Any]:
+    def read(self, handle: int, offset: int, length: int, via: str | None = None) -> tuple[int, Any]:
         if length > MAX_READ_LEN:
             raise ValueError(f"read length {length} exceeds the harness buffer ({MAX_READ_LEN})")
         buf = self._read_buf if length else self.ffi.NULL
         status = self.lib.fh_read(handle, offset, buf, length)
         return status, bytes(self.ffi.buffer(self._read_buf, length)) if status == 0 else None
 
-    def snapshot(self, handle: int) -> tuple[int, Any]:
+    def snapshot(self, handle: int, via: str | None = None) -> tuple[int, Any]:
         status = self.lib.fh_snapshot(handle, self._handle_out)
         return status, self._handle_out[0] if status == 0 else None
 
-    def info(self, handle: int) -> tuple[int, Any]:
+    def info(self, handle: int, via: str | None = None) -> tuple[int, Any]:
         status = self.lib.fh_info(handle, self._info_out)
         if status != 0:
             return status, None
@@ -178,6 +199,31 @@ class Library:
 
     def quiesce(self) -> tuple[int, Any]:
         return self.lib.fh_quiesce(), None
+
+    # -- 1.1 ------------------------------------------------------------------------------
+
+    def drain_reclaim_events(self, cap: int = 1024) -> tuple[int, Any]:
+        """``fh_drain_reclaim_events``: (status, (events, dropped)) where each event is
+        a tuple (handle, bytes, released_ns, freed_ns, strategy). FH_UNSUPPORTED on a
+        1.0 library (no call made)."""
+        if self.abi_minor < 1:
+            return _UNSUPPORTED, None
+        buf = self.ffi.new("fh_reclaim_event[]", max(cap, 1))
+        n, dropped = self.ffi.new("size_t *"), self.ffi.new("uint64_t *")
+        status = self.lib.fh_drain_reclaim_events(buf, cap, n, dropped)
+        if status != 0:
+            return status, None
+        events = [(e.handle, e.bytes, e.released_ns, e.freed_ns, e.strategy) for e in (buf[i] for i in range(n[0]))]
+        return status, (events, dropped[0])
+
+    def clock_ns(self) -> tuple[int, Any]:
+        """``fh_clock_ns``: (status, CLOCK_MONOTONIC ns as the library reads it).
+        FH_UNSUPPORTED on a 1.0 library (no call made)."""
+        if self.abi_minor < 1:
+            return _UNSUPPORTED, None
+        out = self.ffi.new("uint64_t *")
+        status = self.lib.fh_clock_ns(out)
+        return status, out[0] if status == 0 else None
 
     def _stats_value(self) -> StatsValue:
         s = self._stats_out
@@ -200,6 +246,156 @@ class Library:
         return self.ffi.new(ctype, init)
 
 
+class PairLibrary:
+    """A cross-runtime pair (contract 1.1, "CROSS-RUNTIME TARGETS"): an owner library
+    and a foreign front loaded into this process and attached, so that ONE session
+    serves both and every call may go through either runtime on the same handles.
+
+    Loading order: the owner first, the foreign front (the Go library) last, after
+    :func:`faulthandler.enable` (the worker's duty). Then
+    ``owner.fh_backend_table(&b); foreign.fh_attach_backend(&b)``: once per process,
+    so a process that made a pair never uses that foreign library on its own again.
+
+    The method surface is :class:`Library`'s. Each call's runtime is chosen by
+    ``via``: ``None`` or ``"foreign"`` (or the foreign member's target name, e.g.
+    ``"go"``) -> the foreign front, the pair's default runtime; ``"owner"`` (or the
+    owner's name, e.g. ``"rust"``) -> the owner. ``init`` / ``shutdown`` always go
+    through the foreign front (which forwards them to the owner); ``stats`` and
+    ``quiesce`` take ``via`` too. :meth:`last_error` reads the message of the
+    runtime that made the last call (or of ``via``). Both libraries must implement
+    contract 1.1 (else :class:`~fuzzharness.errors.AbiMismatch`).
+    """
+
+    def __init__(
+        self,
+        owner_path: str | Path,
+        foreign_path: str | Path,
+        owner_testing: bool = False,
+        foreign_testing: bool = False,
+        names: tuple[str, str] = ("owner", "foreign"),
+    ) -> None:
+        from .errors import AbiMismatch
+
+        self.owner = Library(owner_path, with_testing=owner_testing)
+        self.foreign = Library(foreign_path, with_testing=foreign_testing)
+        self.path = self.foreign.path
+        self.with_testing = owner_testing or foreign_testing
+        for member in (self.owner, self.foreign):
+            major, minor = member.abi_version()
+            if minor < 1:
+                raise AbiMismatch(
+                    f"{member.path} implements contract ABI {major}.{minor}: a cross-runtime pair needs >= 1.1 "
+                    "(fh_backend_table / fh_attach_backend); rebuild the target"
+                )
+        self._route = {None: self.foreign, "foreign": self.foreign, names[1]: self.foreign,
+                       "owner": self.owner, names[0]: self.owner}  # fmt: skip
+        self._last = self.foreign
+        self.attach_status = self.attach()
+        if self.attach_status != 0:
+            raise RuntimeError(f"attaching {self.foreign.path} to {self.owner.path}: status {self.attach_status} "
+                               f"({self.foreign.last_error() or self.owner.last_error()})")  # fmt: skip
+
+    def attach(self) -> int:
+        """``owner.fh_backend_table(&b); foreign.fh_attach_backend(&b)``; the status of the
+        first failing call (done by the constructor; a second attach gives
+        FH_ALREADY_INITIALIZED, which the ABI tests check)."""
+        backend = self.owner.ffi.new("fh_backend *")
+        status = self.owner.lib.fh_backend_table(backend)
+        if status != 0:
+            return status
+        # The two libraries have FFI instances of their own: hand the struct over by address.
+        as_foreign = self.foreign.ffi.cast("fh_backend *", self.owner.ffi.cast("uintptr_t", backend))
+        return self.foreign.lib.fh_attach_backend(as_foreign)
+
+    def member(self, via: str | None) -> Library:
+        try:
+            return self._route[via]
+        except KeyError:
+            raise ValueError(f"unknown runtime selector {via!r} (known: {', '.join(map(str, self._route))})") from None
+
+    def _on(self, via: str | None) -> Library:
+        self._last = lib = self.member(via)
+        return lib
+
+    # -- session (through the foreign front) --------------------------------------------
+
+    def abi_version(self) -> tuple[int, int]:
+        """The pair's version: the lower minor; a member whose major is not the
+        harness's shows (the supervisor refuses it)."""
+        from .contract import ABI_MAJOR
+
+        (omaj, omin), (fmaj, fmin) = self.owner.abi_version(), self.foreign.abi_version()
+        return (omaj if omaj != ABI_MAJOR else fmaj, min(omin, fmin))
+
+    @property
+    def abi_minor(self) -> int:
+        return self.abi_version()[1]
+
+    def init(self, capacity: int, strategy: int, max_resource_bytes: int, max_total_bytes: int,
+             flags: int = 0) -> tuple[int, Any]:  # fmt: skip
+        return self._on(None).init(capacity, strategy, max_resource_bytes, max_total_bytes, flags)
+
+    def shutdown(self) -> tuple[int, Any]:
+        return self._on(None).shutdown()
+
+    def last_error(self, via: str | None = None) -> str:
+        return (self._last if via is None else self.member(via)).last_error()
+
+    def set_mutant(self, mutant: int) -> int:
+        """Switch the mutant in every member built with mutant injection: OK if one
+        member implements it (FH_UNSUPPORTED from the other is fine), else the first
+        error (FH_INVALID_ARGUMENT wins over FH_UNSUPPORTED)."""
+        statuses = [m.set_mutant(mutant) for m in (self.owner, self.foreign) if m.with_testing]
+        if not statuses:
+            raise RuntimeError(f"{self.path}: no member loaded with the test-only declarations")
+        if 0 in statuses:
+            return 0
+        return min(statuses, key=lambda st: st != 12)
+
+    # -- resources (either runtime) ----------------------------------------------------
+
+    def create(self, size: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).create(size)
+
+    def acquire(self, handle: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).acquire(handle)
+
+    def release(self, handle: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).release(handle)
+
+    def write(self, handle: int, offset: int, data: bytes, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).write(handle, offset, data)
+
+    def read(self, handle: int, offset: int, length: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).read(handle, offset, length)
+
+    def snapshot(self, handle: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).snapshot(handle)
+
+    def info(self, handle: int, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).info(handle)
+
+    def stats(self, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).stats()
+
+    def quiesce(self, via: str | None = None) -> tuple[int, Any]:
+        return self._on(via).quiesce()
+
+    def drain_reclaim_events(self, cap: int = 1024, via: str | None = "owner") -> tuple[int, Any]:
+        """The owner frees the memory, so its events are read by default."""
+        return self.member(via).drain_reclaim_events(cap)
+
+    def clock_ns(self, via: str | None = None) -> tuple[int, Any]:
+        return self.member(via).clock_ns()
+
+    def call_raw(self, function: str, *args: Any, via: str | None = None) -> int:
+        """:meth:`Library.call_raw` on one runtime (cdata from :meth:`new` with the same via)."""
+        return self._on(via).call_raw(function, *args)
+
+    def new(self, ctype: str, init: Any = None, via: str | None = None) -> Any:
+        return self.member(via).new(ctype, init)
+
+
 class CallRecorder:
     """Wraps a :class:`Library` and records every contract call made through it, so
     that :meth:`Library.bare_loop` can replay exactly the same calls without the
@@ -214,14 +410,16 @@ class CallRecorder:
         if name in ("last_error", "abi_version"):
             return method
 
-        def recorded(*args: Any) -> Any:
-            self.calls.append((name, args))
-            return method(*args)
+        def recorded(*args: Any, via: str | None = None) -> Any:
+            self.calls.append((name, args, via))  # via: the runtime of a pair (None otherwise)
+            return method(*args, **({"via": via} if via is not None else {}))
 
         return recorded
 
 
-def _prepare(library: Library, name: str, args: tuple) -> tuple[Any, tuple]:
+def _prepare(library: Library, name: str, args: tuple, via: str | None = None) -> tuple[Any, tuple]:
+    if isinstance(library, PairLibrary):  # the member library of the call's runtime
+        library = library.member(None if name in ("init", "shutdown") else via)
     ffi, lib = library.ffi, library.lib
     if name == "init":
         capacity, strategy, max_resource, max_total = args
@@ -253,7 +451,7 @@ def bare_loop(library: Library, calls: list[tuple[str, tuple]], repeat: int = 1)
 
     The calls must form whole sessions (init ... shutdown) so each replay starts clean.
     """
-    prepared = [_prepare(library, name, args) for name, args in calls]
+    prepared = [_prepare(library, name, args, *via) for name, args, *via in calls]
     start = time.perf_counter()
     for _ in range(repeat):
         for function, args in prepared:
@@ -298,7 +496,8 @@ class NativeOp(_NamedTuple):
     H_SHARED / H_LOCAL (``index`` into the shared pool / this thread's produced
     handles, XORed with ``value``). ``arg``: create size or write/read offset;
     ``length``: read length; ``data``: write bytes. ``perturb``/``spin``: schedule
-    perturbation before the call."""
+    perturbation before the call. ``via``: the runner table (0 the default runtime,
+    1 the alternate: a pair's owner; ignored by a single-runtime runner)."""
 
     code: int
     hkind: int = H_NONE
@@ -309,6 +508,7 @@ class NativeOp(_NamedTuple):
     data: bytes = b""
     perturb: int = P_NONE
     spin: int = 0
+    via: int = 0
 
 
 class NativeRecord(_NamedTuple):
@@ -335,30 +535,36 @@ def _runner_module_name() -> str:
 
 def build_runner() -> Path:
     """Compile the runner if needed; returns the path of the extension module."""
+    return _build_extension(_runner_module_name(), RUNNER_DIR, RUNNER_DECLS, RUNNER_SOURCE)
+
+
+def _build_extension(name: str, directory: Path, decls_file: Path, source_file: Path) -> Path:
+    """Compile a cffi API-mode extension (declarations + C source) into ``directory``
+    as module ``name`` if it is not there yet, under a file lock; returns its path.
+    Shared by the runner and the benchmark's load generator."""
     import fcntl
     import shutil
     import sysconfig
     import tempfile
 
-    name = _runner_module_name()
-    path = RUNNER_DIR / (name + sysconfig.get_config_var("EXT_SUFFIX"))
+    path = directory / (name + sysconfig.get_config_var("EXT_SUFFIX"))
     if path.is_file():
         return path
-    RUNNER_DIR.mkdir(parents=True, exist_ok=True)
-    with open(RUNNER_DIR / ".lock", "w") as lock:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.is_file():
             return path
-        decls = RUNNER_DECLS.read_text()
+        decls = decls_file.read_text()
         builder = cffi.FFI()
         builder.cdef(decls)
         builder.set_source(
             name,
-            "#include <stdint.h>\n#include <stddef.h>\n" + decls + "\n" + RUNNER_SOURCE.read_text(),
+            "#include <stdint.h>\n#include <stddef.h>\n" + decls + "\n" + source_file.read_text(),
             extra_compile_args=["-O2", "-pthread", "-Wall"],
             extra_link_args=["-pthread"],
         )
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=RUNNER_DIR))
+        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=directory))
         try:
             built = Path(builder.compile(tmpdir=str(tmp)))
             os.rename(built, path)
@@ -392,11 +598,22 @@ class NativeRunner:
         module = _runner_module()
         self.ffi, self.lib = module.ffi, module.lib
         self._progress = self.ffi.from_buffer("uint64_t[]", progress) if progress is not None else self.ffi.NULL
+        # A cross-runtime pair gets two tables: the default (its foreign front) and the
+        # alternate (its owner), chosen per op by fhr_op.via (execution.native_vias).
+        pair_owner = getattr(library, "owner", None)
+        self.table = self._table(library.foreign if pair_owner is not None else library)
+        self.has_alternate = pair_owner is not None
+        if pair_owner is not None:
+            self._alternate = self._table(pair_owner)
+            self.table.alt = int(self.ffi.cast("uintptr_t", self._alternate))
+
+    def _table(self, library: Any) -> Any:
         names = {"stats": "fh_get_stats"}
-        self.table = self.ffi.new("fhr_table *")
+        table = self.ffi.new("fhr_table *")
         for field_name in _CONTRACT_FUNCTIONS:
             pointer = getattr(library.lib, names.get(field_name, "fh_" + field_name))
-            setattr(self.table, field_name, int(library.ffi.cast("uintptr_t", pointer)))
+            setattr(table, field_name, int(library.ffi.cast("uintptr_t", pointer)))
+        return table
 
     def clock(self) -> int:
         """CLOCK_MONOTONIC in ns, the runner's own clock."""
@@ -412,7 +629,7 @@ class NativeRunner:
         if self._progress != self.ffi.NULL:
             self._progress[0] = NO_STEP if step is None else step
 
-    def run_sequential(self, ops: list[Any], progress: bool = False) -> list[NativeRecord]:
+    def run_sequential(self, ops: list[Any], progress: bool = False, vias: bytes | None = None) -> list[NativeRecord]:
         """Run one op list on the calling thread, timestamps off, keeping fh_last_error
         messages as :meth:`Library.last_error` does (up to LAST_ERROR_CAP - 1 bytes). With
         ``progress``, i + 1 is stored in the progress buffer right before op i.
@@ -421,9 +638,11 @@ class NativeRunner:
         (code, hkind, index, value, arg, length, data); perturbations are ignored. This
         is the per-program path of ``fuzz`` (one call per program), so it reuses native
         buffers kept from one call to the next instead of allocating new ones.
+        ``vias``: per op, the table (0 default, 1 alternate: a pair's owner); None: all 0.
         """
         ffi = self.ffi
         pack = _OP_STRUCT.pack
+        vias = vias or bytes(len(ops))
         packed = bytearray()
         blob = bytearray()
         out_len = n_local = 0
@@ -442,7 +661,7 @@ class NativeRunner:
                 n_local += code == 0 or code == 5
                 if code == 7:
                     stats_ops.add(i)
-            packed += pack(code, hkind, 0, 0, index, 0, length, value, arg, where)
+            packed += pack(code, hkind, 0, vias[i], index, 0, length, value, arg, where)
         n = len(ops)
         b = self._sequential_buffers(n, out_len, len(blob))
         ffi.memmove(b["ops"], packed, len(packed))
@@ -524,7 +743,7 @@ class NativeRunner:
                 else:
                     where, length = 0, 0
                 reads.append((where, length) if op.code == 4 else None)
-                packed += _OP_STRUCT.pack(op.code, op.hkind, op.perturb, 0, op.index, op.spin, length,
+                packed += _OP_STRUCT.pack(op.code, op.hkind, op.perturb, op.via, op.index, op.spin, length,
                                           op.value, op.arg, where)  # fmt: skip
             n = len(ops)
             n_local = sum(1 for op in ops if op.code in (0, 5))
@@ -587,3 +806,119 @@ class NativeRunner:
         """Nanoseconds per call of one contract function called ``n`` times in a C loop."""
         buf = self.ffi.new("uint8_t[]", max(length, 1))
         return self.lib.fhr_bare_loop(self.table, code, handle, offset, length, buf, n)
+
+
+# =========================================================================== bench
+#
+# The benchmark's native parts (fuzzharness/bench.py; section owned by it): the
+# load generator (fuzzharness/bench_load.c, compiled like the runner into
+# build/bench/), a batch drain of fh_reclaim_event records that hands them over
+# as raw bytes (bench.py reads them with numpy: millions of events per second
+# would not go through Library.drain_reclaim_events' per-event tuples), and
+# fh_clock_ns that raises instead of returning a status.
+
+BENCH_SOURCE = Path(__file__).with_name("bench_load.c")
+BENCH_DECLS = Path(__file__).with_name("bench_decls.h")
+BENCH_DIR = _PROJECT_ROOT / "build" / "bench"
+#: The op mix of the load generator (enum fhb_op), in order.
+BENCH_OPS = ("replace", "acqrel", "write", "read", "snapshot")
+#: sizeof(fh_reclaim_event): handle, bytes, released_ns, freed_ns (u64), strategy, reserved (u32).
+RECLAIM_EVENT_SIZE = 40
+_BENCH_TABLE_FIELDS = ("create", "acquire", "release", "write", "read", "snapshot", "last_error")
+_BENCH_MODULE: Any = None
+
+__all__ += ["build_bench_load", "EventDrain", "LoadGenerator", "BENCH_OPS",
+            "RECLAIM_EVENT_SIZE"]  # fmt: skip
+
+
+def _bench_module_name() -> str:
+    digest = _hashlib.sha256(
+        BENCH_DECLS.read_bytes() + BENCH_SOURCE.read_bytes() + cffi.__version__.encode()
+    ).hexdigest()[:12]
+    return f"_fh_bench_{digest}"
+
+
+def build_bench_load() -> Path:
+    """Compile the benchmark's load generator if needed; returns the extension's path."""
+    return _build_extension(_bench_module_name(), BENCH_DIR, BENCH_DECLS, BENCH_SOURCE)
+
+
+def _bench_module() -> Any:
+    global _BENCH_MODULE
+    if _BENCH_MODULE is None:
+        path = build_bench_load()
+        spec = _importlib_util.spec_from_file_location(_bench_module_name(), path)
+        module = _importlib_util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _BENCH_MODULE = module
+    return _BENCH_MODULE
+
+
+class EventDrain:
+    """Drains fh_reclaim_event records of one library in batches of up to ``cap``."""
+
+    def __init__(self, library: Library, cap: int = 1 << 16) -> None:
+        ffi = library.ffi
+        if ffi.sizeof("fh_reclaim_event") != RECLAIM_EVENT_SIZE:
+            raise RuntimeError("fh_reclaim_event layout differs from the harness's")
+        self.library, self.cap = library, cap
+        self._buf = ffi.new("fh_reclaim_event[]", cap)
+        self._n = ffi.new("size_t *")
+        self._dropped = ffi.new("uint64_t *")
+
+    def drain(self) -> tuple[int, bytes, int]:
+        """One fh_drain_reclaim_events call: (status, raw events, dropped since the last drain).
+        ``raw`` holds n * RECLAIM_EVENT_SIZE bytes (empty on a non-OK status)."""
+        status = self.library.lib.fh_drain_reclaim_events(self._buf, self.cap, self._n, self._dropped)
+        if status != 0:
+            return status, b"", 0
+        n = self._n[0]
+        return status, bytes(self.library.ffi.buffer(self._buf, n * RECLAIM_EVENT_SIZE)), self._dropped[0]
+
+
+class LoadGenerator:
+    """Native threads doing the op mix (bench_load.c) through one table per runtime:
+    ``libraries`` is [target] or, for a cross-runtime pair, [owner, foreign]."""
+
+    def __init__(self, libraries: list[Library], threads: int, live: int, size: int, io_len: int,
+                 weights: list[int], seed: int) -> None:  # fmt: skip
+        module = _bench_module()
+        self.ffi, self.lib = ffi, _ = module.ffi, module.lib
+        self.tables = ffi.new("fhb_table[]", 2)
+        for i, library in enumerate(libraries):
+            for field_name in _BENCH_TABLE_FIELDS:
+                pointer = getattr(library.lib, "fh_" + field_name)
+                setattr(self.tables[i], field_name, int(library.ffi.cast("uintptr_t", pointer)))
+        self.config = ffi.new("fhb_config *", {"n_threads": threads, "n_tables": len(libraries), "live": live,
+                                               "size": size, "io_len": io_len, "weights": list(weights),
+                                               "seed": seed})  # fmt: skip
+        self.results = ffi.new("fhb_result[]", threads)
+        self.threads = threads
+        self._load = ffi.NULL
+
+    def clock(self) -> int:
+        return self.lib.fhb_clock()
+
+    def start(self) -> None:
+        """Start the threads (returns once they run the mix)."""
+        self._load = self.lib.fhb_start(self.tables, self.config, self.results)
+        if self._load == self.ffi.NULL:
+            raise RuntimeError("load generator: could not start its threads (or a bad configuration)")
+
+    def progress(self) -> int:
+        """Contract calls made so far by all threads."""
+        return self.lib.fhb_progress(self._load) if self._load != self.ffi.NULL else 0
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop and join the threads; their results, one dict per thread."""
+        if self._load != self.ffi.NULL:
+            self.lib.fhb_stop(self._load)
+            self._load = self.ffi.NULL
+        out = []
+        for r in self.results[0 : self.threads]:
+            out.append({"mix_ops": r.mix_ops, "calls": r.calls, "per_op": dict(zip(BENCH_OPS, list(r.per_op))),
+                        "calls_by_runtime": list(r.calls_by_runtime), "created": r.created, "died": r.died,
+                        "errors": r.errors, "t_start": r.t_start, "t_end": r.t_end,
+                        "first_error_status": r.first_error_status, "first_error_op": r.first_error_op,
+                        "first_error": self.ffi.string(r.first_error).decode("utf-8", "replace")})  # fmt: skip
+        return out

@@ -121,11 +121,37 @@ def _parser() -> argparse.ArgumentParser:
                                    "aggregate ops/s with 1, 2 and 4 threads, overlap, and checker speed.")  # fmt: skip
     p.add_argument("--targets", default="rust,go")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("bench", help="benchmark: reclamation latency, pending garbage and throughput per strategy",
+                       description="Run every target x strategy x threads x GOGC configuration in its own process "
+                                   "under a native-thread load, measure reclamation latency from the targets' "
+                                   "reclamation events (HdrHistogram), pending garbage, RSS, throughput with and "
+                                   "without events; write bench.json, bench.md and plots into --out. Exit 1 if a "
+                                   "configuration timed out, crashed, failed or its books do not balance.")  # fmt: skip
+    p.add_argument("--targets", default="rust,go", help="comma-separated targets (default: rust,go)")
+    p.add_argument("--strategies", default="immediate,epoch,go-cleanup,guarded",
+                   help="comma-separated strategies; those a target does not implement are skipped (default: all)")  # fmt: skip
+    p.add_argument("--threads", default="1,2", help="comma-separated load thread counts (default: 1,2)")
+    p.add_argument("--gogc", default="default", help="comma-separated GOGC values for Go targets, 'default' = unset")
+    p.add_argument("--seconds", type=_positive(float), default=5.0, help="load time per configuration (default 5)")
+    p.add_argument("--live", type=_positive(int), default=64, help="live resources per thread (default 64)")
+    p.add_argument("--size", type=_positive(int), default=64, help="bytes per resource (default 64)")
+    p.add_argument("--mix", default="replace=30,acqrel=20,write=20,read=20,snapshot=10",
+                   help="op mix weights (replace, acqrel, write, read, snapshot)")  # fmt: skip
+    p.add_argument("--overhead-pairs", type=int, default=4,
+                   help="pairs of short sessions without / with events for the overhead ratio (default 4; 0: none)")  # fmt: skip
+    p.add_argument("--timeout", type=_positive(float), help="seconds per configuration before it is timed out "
+                   "(default: --seconds + the overhead sessions + 60)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("bench-out"), help="output directory (default bench-out)")
+    p.add_argument("--no-progress", action="store_true", help="no live progress display")
+    p.add_argument("--json", action="store_true", help="print bench.json instead of the table")
     p = sub.add_parser("mutants", help="prove the harness finds every planted bug (mutant suite)",
                        description="Build the mutants variants, hunt each planted bug on each target, "
                        "replay what was found; exit 1 if an applicable mutant goes undetected.")  # fmt: skip
     p.add_argument("--budget-seconds", type=_positive(float), default=60.0, help="per mutant and target (default 60)")
-    p.add_argument("--targets", default="rust,go")
+    p.add_argument("--targets", default="rust,go,go+rust",
+                   help="comma-separated targets (default rust,go,go+rust); pair-only mutants run on pairs, "
+                        "the others on single-runtime targets")  # fmt: skip
     p.add_argument("--mutant", type=_mutant, action="append", help="only this mutant (repeatable; default: all)")
     p.add_argument("--exclude", type=_mutant, action="append", default=[],
                    help="leave this mutant out (repeatable); the table says which were left out")  # fmt: skip
@@ -196,7 +222,8 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_build(args: argparse.Namespace) -> int:
     from .registry import build, load_registry, select_targets
 
-    specs = select_targets(args.target) if args.target else list(load_registry().values())
+    # Without --target: every single-runtime target (a pair is built by building its members).
+    specs = select_targets(args.target) if args.target else [s for s in load_registry().values() if not s.pair]
     for spec in specs:
         print(f"building {spec.name} ({args.variant}) ...", file=sys.stderr, flush=True)
         path = build(spec, args.variant)
@@ -214,9 +241,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
     rows = []
     for spec in load_registry().values():
         for name, variant in spec.variants.items():
+            paths = [m.variants[name].library for m in spec.members.values()] if spec.pair else [variant.library]
             row = {"target": spec.name, "language": spec.language, "variant": name,
-                   "library": str(variant.library), "built": variant.library.is_file(), "abi": None,
+                   "library": " + ".join(map(str, paths)), "built": all(p.is_file() for p in paths), "abi": None,
                    "strategies": [s.name.lower() for s in spec.strategies]}  # fmt: skip
+            if spec.pair:
+                row["pair"] = {role: m.name for role, m in spec.members.items()}
             if row["built"]:
                 try:
                     with TargetWorker(spec, name) as worker:
@@ -375,6 +405,46 @@ def cmd_stress_bench(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchOptions, BenchProgress, parse_mix, print_summary, run_bench
+    from .registry import select_targets
+
+    def listed(text: str, what: str, kind: type = str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        try:
+            values = [kind(t) for t in items]
+        except ValueError:
+            raise InvalidArgument(f"--{what}: {text!r} is not a comma-separated list of numbers") from None
+        if not values or (kind is int and min(values) < 1):
+            raise InvalidArgument(f"--{what}: expected a comma-separated list of positive values, got {text!r}")
+        return values
+
+    options = BenchOptions(
+        targets=listed(args.targets, "targets"), strategies=listed(args.strategies, "strategies"),
+        threads=listed(args.threads, "threads", int), gogc=listed(args.gogc, "gogc"), seconds=args.seconds,
+        out=args.out, live=args.live, size=args.size, io_len=min(16, args.size), mix=parse_mix(args.mix),
+        overhead_pairs=args.overhead_pairs, timeout=args.timeout, seed=args.seed,
+    )  # fmt: skip
+    if args.overhead_pairs < 0:
+        raise InvalidArgument(f"--overhead-pairs must be >= 0, got {args.overhead_pairs}")
+    if max(options.threads) > 256 or max(options.threads) * (options.live + 2) + 64 > 1 << 20:
+        raise InvalidArgument("--threads at most 256, and threads x (--live + 2) within the 2^20 slots of a session")
+    for value in options.gogc:
+        if value != "default" and value != "off" and not value.isdigit():
+            raise InvalidArgument(f"--gogc: {value!r} is not 'default', 'off' or a number")
+    for spec in select_targets(options.targets):
+        spec.library(options.variant)  # a bad name or an unbuilt target: exit 2 before anything runs
+    with BenchProgress(enabled=not (args.no_progress or args.json)) as progress:
+        report = run_bench(options, progress)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_summary(report)
+        print(f"report: {options.out}/bench.json, bench.md, latency_cdf.png, pending_garbage.png")
+    bad = [r for r in report["configurations"] if r["status"] != "ok" or not r["consistency"]["ok"]]
+    return EXIT_FOUND if bad else EXIT_CLEAN
+
+
 def cmd_mutants(args: argparse.Namespace) -> int:
     from .mutants import print_table, run_suite, to_json, undetected
 
@@ -516,6 +586,7 @@ COMMANDS = {
     "mutants": cmd_mutants,
     "stress": cmd_stress,
     "stress-bench": cmd_stress_bench,
+    "bench": cmd_bench,
     "build": cmd_build,
     "targets": cmd_targets,
     "fuzz": cmd_fuzz,

@@ -105,11 +105,15 @@ class RunCheck:
 
 # --------------------------------------------------------------------------- the model
 #
-# Input:  (fn, key, args, new_key)   fn in _FUNCTION; key: the target resource (None
-#         for create); args: (offset, data) / (offset, length) / (size,) / ();
-#         new_key: the key a create/snapshot names.
+# Input:  (fn, key, args, new_key[, runtime])   fn in _FUNCTION; key: the target resource
+#         (None for create); args: (offset, data) / (offset, length) / (size,) / ();
+#         new_key: the key a create/snapshot names; runtime ("owner" / "foreign"): only on
+#         a cross-runtime pair, the runtime that made the call (absent: the default).
 # Output: (status, value): value is bytes for read, (size, refs, read_only) for info.
-# State:  a sorted tuple of (key, (alive, refs, data, read_only)) for the partition.
+# State:  a sorted tuple of (key, (alive, counts, data, read_only)) for the partition;
+#         counts = (owner references, foreign references): a single-runtime target keeps
+#         all of them in the second, a pair per runtime (NOT_HELD when the calling
+#         runtime holds none; dead when the sum is zero; info's refs is the sum).
 # A key missing from the state was never created (a failed producer): INVALID_HANDLE.
 
 
@@ -132,29 +136,39 @@ def _range(offset: int, length: int, size: int) -> Status:
     return Status.OK
 
 
+def _counts(side: int, delta: int, counts: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    return (counts[0] + delta, counts[1]) if side == 0 else (counts[0], counts[1] + delta)
+
+
 def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: bool) -> list:
-    fn, key, args, new_key = inp
+    fn, key, args, new_key = inp[:4]
+    side = 0 if inp[4:] == ("owner",) else 1  # which count the call moves (see above)
     status, value = out
     if fn == "create":
         if status == Status.EXHAUSTED and exhaustion_possible:
             return [state]
         if status != Status.OK:
             return []
-        return [_put(state, new_key, (True, 1, bytes(args[0]), False))]
+        return [_put(state, new_key, (True, _counts(side, 1), bytes(args[0]), False))]
     res = _get(state, key)
     if res is None:
         return [state] if status == Status.INVALID_HANDLE else []
-    alive, refs, data, read_only = res
+    alive, counts, data, read_only = res
+    if isinstance(counts, int):  # hand-made states (tests) may give one count
+        counts = (0, counts)
+    refs = counts[0] + counts[1]
     if not alive:
         return [state] if status == Status.STALE_HANDLE else []
     if fn == "acquire":
-        if refs == MAX_REFS:
+        if counts[side] == MAX_REFS:
             return [state] if status == Status.OVERFLOW else []
-        return [_put(state, key, (True, refs + 1, data, read_only))] if status == Status.OK else []
+        return [_put(state, key, (True, _counts(side, 1, counts), data, read_only))] if status == Status.OK else []
     if fn == "release":
+        if counts[side] == 0:  # the other runtime holds every reference
+            return [state] if status == Status.NOT_HELD else []
         if status != Status.OK:
             return []
-        return [_put(state, key, (refs > 1, refs - 1, data if refs > 1 else b"", read_only))]
+        return [_put(state, key, (refs > 1, _counts(side, -1, counts), data if refs > 1 else b"", read_only))]
     if fn == "write":
         offset, payload = args
         want = Status.READ_ONLY if read_only else _range(offset, len(payload), len(data))
@@ -162,7 +176,7 @@ def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: b
             return []
         if want != Status.OK:
             return [state]
-        return [_put(state, key, (True, refs, data[:offset] + payload + data[offset + len(payload):], read_only))]
+        return [_put(state, key, (True, counts, data[:offset] + payload + data[offset + len(payload):], read_only))]
     if fn == "read":
         offset, length = args
         want = _range(offset, length, len(data))
@@ -176,7 +190,7 @@ def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: b
             return [state]
         if status != Status.OK:
             return []
-        return [_put(state, new_key, (True, 1, data, True))]
+        return [_put(state, new_key, (True, _counts(side, 1), data, True))]
     raise ValueError(f"unknown function {fn!r}")
 
 
@@ -187,6 +201,8 @@ def _key_text(key: Any) -> str:
 
 
 def describe_input(inp: tuple) -> str:
+    if inp[4:]:
+        return f"{inp[4]}: {describe_input(inp[:4])}"
     fn, key, args, new_key = inp
     if fn == "create":
         return f"{_key_text(new_key)} = create {args[0]}"
@@ -212,8 +228,10 @@ def describe_output(out: tuple) -> str:
 
 def _describe_state(state: tuple) -> str:
     parts = []
-    for key, (alive, refs, data, read_only) in state:
+    for key, (alive, counts, data, read_only) in state:
+        counts = (0, counts) if isinstance(counts, int) else counts
         if alive:
+            refs = f"{counts[1]}" if not counts[0] else f"{sum(counts)} (owner {counts[0]}, foreign {counts[1]})"
             parts.append(f"{_key_text(key)}: refs {refs} {render_value(data)}" + (" ro" if read_only else ""))
         else:
             parts.append(f"{_key_text(key)}: dead")
@@ -227,7 +245,7 @@ def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion
     def partition(ops: list[Operation]) -> dict:
         parts: dict = {}
         for op in ops:
-            fn, key, _, new_key = op.input
+            fn, key, _, new_key = op.input[:4]
             parts.setdefault(roots[key if key is not None else new_key], []).append(op)
         return parts
 
@@ -247,7 +265,7 @@ def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion
 #: reference and 4 zero bytes (tests and documentation); :func:`check_run` builds
 #: its own with the real states after setup.
 OWNERSHIP = ownership_model(
-    {("h", k): (True, 1, bytes(4), False) for k in range(8)},
+    {("h", k): (True, (0, 1), bytes(4), False) for k in range(8)},
     {("h", k): ("h", k) for k in range(8)},
     exhaustion_possible=False,
 )
@@ -283,26 +301,30 @@ def _message_problem(function: str, rec: Any, with_handle: bool) -> str | None:
     return None
 
 
-def _setup_model(program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem]) -> tuple[OwnershipModel, list[int]]:
+def _setup_model(
+    program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem], pair: bool = False
+) -> tuple[OwnershipModel, list[int]]:
     """Check the setup against the sequential model; returns the model after it and the pool."""
     cfg = program.config
     seq = Program(cfg, program.setup)
     steps = steps_of(seq)[1 : 1 + len(program.setup)]
-    model = OwnershipModel(cfg.capacity, cfg.strategy == "deferred", cfg.max_resource_bytes, cfg.max_total_bytes)
+    model = OwnershipModel(cfg.capacity, cfg.strategy == "deferred", cfg.max_resource_bytes, cfg.max_total_bytes,
+                           pair=pair)  # fmt: skip
     pool_model: list[int] = []
     for step, op, rec in zip(steps, program.setup, run.setup):
         operand = getattr(op, "handle", None)
         handle = None if operand is None else pool_model[operand.index] if isinstance(operand, Ref) else None
+        via = getattr(op, "via", None)
         if isinstance(op, Create):
-            want = model.create(op.size)
+            want = model.create(op.size, via)
         elif handle is None:
             raise ValueError("setup ops name pool handles only (hK)")
         elif isinstance(op, Write):
-            want = model.write(handle, op.offset, op.data)
+            want = model.write(handle, op.offset, op.data, via)
         elif isinstance(op, Read):
-            want = model.read(handle, op.offset, op.length)
+            want = model.read(handle, op.offset, op.length, via)
         else:
-            want = getattr(model, op_name(op))(handle)
+            want = getattr(model, op_name(op))(handle, via)
         expected = Observation(want[0], want[1] if want[0] == Status.OK else None)
         got = _observation(op, rec)
         problem = observation_problem(step, expected, got)
@@ -315,14 +337,16 @@ def _setup_model(program: ConcurrentProgram, run: ConcurrentRun, problems: list[
     return model, pool_model
 
 
-def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | None = 10.0) -> RunCheck:
-    """Every check of one concurrent run (see the module docstring)."""
+def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | None = 10.0,
+              pair: bool = False) -> RunCheck:  # fmt: skip
+    """Every check of one concurrent run (see the module docstring). ``pair``: the run
+    was on a cross-runtime pair (per-runtime counts, each op through its ``via``)."""
     problems: list[Problem] = []
     cfg = program.config
     if run.init_status != Status.OK:
         problems.append(Problem("divergence", "fh_init", "status", f"init returned {run.init_status}"))
         return RunCheck(None, problems, [], (0, 0), {})
-    model, pool = _setup_model(program, run, problems)
+    model, pool = _setup_model(program, run, problems, pair)
     if problems:
         return RunCheck(None, problems, [], (0, 0), {})
 
@@ -337,7 +361,8 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
             continue
         res = model.live.get(handle & 0xFFFF_FFFF) if handle else None
         alive = res is not None and (model.generations[handle & 0xFFFF_FFFF] == handle >> 32)
-        initial[key] = (True, res.refs, bytes(res.data), res.read_only) if alive else (False, 0, b"", False)
+        counts = (res.counts["owner"], res.counts["foreign"]) if alive else (0, 0)
+        initial[key] = (True, counts, bytes(res.data), res.read_only) if alive else (False, (0, 0), b"", False)
         sizes[key] = len(res.data) if res is not None else 0
 
     history: list[Operation] = []
@@ -378,7 +403,8 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
             else:
                 value = None
             op_id = len(history)
-            history.append(Operation(t, (fn, key, args, new_key), (rec.status, value), rec.t_invoke, rec.t_return, op_id))
+            inp = (fn, key, args, new_key, op.via or "foreign") if pair else (fn, key, args, new_key)
+            history.append(Operation(t, inp, (rec.status, value), rec.t_invoke, rec.t_return, op_id))
             labels[op_id] = f"T{t} #{i} {thread_op_text(op, local - 1 if op.produces_handle else local)}"
             if rec.status == Status.PANIC:
                 problems.append(Problem("panic", _FUNCTION[fn], "status", f"T{t} `{labels[op_id]}` returned PANIC"))
@@ -464,7 +490,7 @@ def overlap_fraction(history: list[Operation], roots: dict, n_threads: int) -> t
     for op in history:
         if op.client >= n_threads:
             continue
-        fn, key, _, new_key = op.input
+        fn, key, _, new_key = op.input[:4]
         by_root.setdefault(roots[key if key is not None else new_key], []).append(op)
     overlapping = total = 0
     for ops in by_root.values():

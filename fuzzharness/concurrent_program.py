@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 from .errors import CorruptInput
 from .program import (
+    _VIA_PREFIX,
     MAX_READ_LEN,
     MAX_WRITE_LEN,
     Acquire,
@@ -58,6 +59,7 @@ from .program import (
     _validate_op,
     op_name,
     op_text,
+    with_via,
 )
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "native_setup",
     "native_threads",
     "thread_op_text",
+    "assign_vias",
     "TEXT_HEADER",
     "THREAD_OPS",
 ]
@@ -158,7 +161,8 @@ def thread_op_text(op: Op, produced: int) -> str:
     """One thread op in text form (``produced``: this thread's producers before it)."""
     text = op_text(op, produced)
     if op.produces_handle:
-        text = "l" + text[1:]  # "hK = create" -> "lK = create"
+        prefix, _, rest = text.rpartition(f"h{produced} = ")  # "[via: ]hK = create" -> "[via: ]lK = create"
+        text = f"{prefix}l{produced} = {rest}"
     return text
 
 
@@ -198,13 +202,14 @@ def _parse_thread_line(line: str, produced: int) -> Op:
     # Rewrite lK as a Ref with an offset marker, reuse the sequential parser, map back.
     marker = 1 << 40
     rewritten = _LOCAL.sub(lambda m: f"h{marker + int(m.group(1))}", line)
-    op = _parse_line(rewritten, marker + produced) if line.startswith("l") else _parse_line(rewritten, -1)
+    labelled = _VIA_PREFIX.sub("", line, count=1).startswith("l")
+    op = _parse_line(rewritten, marker + produced) if labelled else _parse_line(rewritten, -1)
     handle = getattr(op, "handle", None)
     if isinstance(handle, Ref) and handle.index >= marker:
         op = type(op)(Local(handle.index - marker), *[getattr(op, f) for f in op.__dataclass_fields__ if f != "handle"])
     elif isinstance(handle, (Raw, Tweak)):
         raise ValueError("threads name handles hK (pool) or lK (own), not raw values")
-    if op.produces_handle and not line.startswith("l"):
+    if op.produces_handle and not labelled:
         raise ValueError(f"a create/snapshot in a thread is labelled l{produced}")
     return op
 
@@ -318,8 +323,9 @@ def _native_op(op: Op, kind_for_ref: int, perturb: tuple[int, int] = (0, 0)):
     elif isinstance(handle, Local):
         hkind, index = H_LOCAL, handle.index
     arg = op.size if isinstance(op, Create) else getattr(op, "offset", 0)
+    via = 1 if getattr(op, "via", None) == "owner" else 0  # the runner's alternate table: a pair's owner
     return NativeOp(_CODES[type(op)], hkind, index, value, arg, getattr(op, "length", 0), getattr(op, "data", b""),
-                    perturb[0], perturb[1])  # fmt: skip
+                    perturb[0], perturb[1], via)  # fmt: skip
 
 
 def native_setup(ops: tuple[Op, ...]) -> list:
@@ -340,7 +346,9 @@ def native_threads(program: ConcurrentProgram) -> list[list]:
 # --------------------------------------------------------------------------- generation
 
 
-def generate(rng: random.Random, threads: int = 4, ops_per_thread: int = 200, strategy: str | None = None) -> ConcurrentProgram:
+def generate(
+    rng: random.Random, threads: int = 4, ops_per_thread: int = 200, strategy: str | None = None, vias: bool = False
+) -> ConcurrentProgram:
     """A random concurrent program over a small pool of shared handles, so that
     threads collide: acquire/release pairs (and now and then an unbalanced
     release that kills a pool resource under the others' feet), whole-resource
@@ -349,6 +357,9 @@ def generate(rng: random.Random, threads: int = 4, ops_per_thread: int = 200, st
 
     Capacity and byte limits are large enough that EXHAUSTED cannot happen, so
     the checker may treat it as an error (see :mod:`fuzzharness.ownership_history`).
+
+    ``vias``: route ops through both runtimes of a cross-runtime pair (:func:`assign_vias`,
+    drawn after everything else, so the ops and schedule of a seed do not change).
     """
     if rng.random() < CHURN_SHARE:
         pool, size, setup, thread_lists = _churn(rng, threads, ops_per_thread)
@@ -364,7 +375,51 @@ def generate(rng: random.Random, threads: int = 4, ops_per_thread: int = 200, st
     if producers + 1 > 256:
         raise ValueError("too many producers for one program; lower ops_per_thread")
     schedule = Schedule(seed=rng.getrandbits(32))
+    if vias:
+        setup, thread_lists = assign_vias(random.Random(rng.getrandbits(64)), setup, thread_lists)
     return ConcurrentProgram(config, tuple(setup), tuple(thread_lists), schedule)
+
+
+def assign_vias(rng: random.Random, setup: list[Op], threads: list[tuple[Op, ...]]) -> tuple[list[Op], list[tuple[Op, ...]]]:
+    """Give every op a runtime (``owner`` / ``foreign``) so that references stay
+    balanced per runtime: a thread releases a pool reference through the runtime it
+    acquired it with, an own handle through the runtime that produced it; a release
+    the generator meant to kill a resource goes through a runtime the setup gave a
+    reference (mostly: now and then the other one, a NOT_HELD race). Reads, writes
+    and infos take either runtime."""
+    roles = ("owner", "foreign")
+    pool_vias: list[list[str]] = []
+    new_setup = []
+    for op in setup:
+        via = rng.choice(roles)
+        if isinstance(op, (Create, Snapshot)):
+            pool_vias.append([via])
+        elif isinstance(op, Acquire) and isinstance(op.handle, Ref):
+            pool_vias[op.handle.index].append(via)
+        new_setup.append(with_via(op, via))
+    new_threads = []
+    for ops in threads:
+        held: dict[int, list[str]] = {}
+        local_vias: list[str] = []
+        out = []
+        for op in ops:
+            via = rng.choice(roles)
+            handle = getattr(op, "handle", None)
+            if isinstance(op, (Create, Snapshot)):
+                local_vias.append(via)
+            elif isinstance(op, Acquire) and isinstance(handle, Ref):
+                held.setdefault(handle.index, []).append(via)
+            elif isinstance(op, Release) and isinstance(handle, Local):
+                via = local_vias[handle.index]
+            elif isinstance(op, Release) and isinstance(handle, Ref):
+                mine = held.get(handle.index)
+                if mine:
+                    via = mine.pop(rng.randrange(len(mine)))
+                elif rng.random() < 0.9 and pool_vias[handle.index]:
+                    via = rng.choice(pool_vias[handle.index])
+            out.append(with_via(op, via))
+        new_threads.append(tuple(out))
+    return new_setup, new_threads
 
 #: Share of generated programs in "churn" mode (see :func:`_churn`).
 CHURN_SHARE = 0.35

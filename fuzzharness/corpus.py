@@ -4,10 +4,11 @@ Layout under a corpus root (``campaign --corpus DIR``, default ``corpus/campaign
 
     DIR/<targets>/queue/<sha1>.bin   byte-encoded sequential programs (program.encode),
                                      one per file, named by a hash of the bytes; shared by
-                                     every lane (random mutates them, coverage adds to them)
+                                     every lane (random mutates them, coverage adds to them:
+                                     libFuzzer names its own additions <sha1>, no suffix)
     DIR/known-findings.json          the signatures (finding ids) seen on earlier nights
 
-``<targets>`` is the sorted target names joined by ``+`` (``go+rust``): a corpus
+``<targets>`` is the sorted target names joined by ``,`` (``go,rust``; the pair target alone is ``go+rust``): a corpus
 belongs to a target set. Every file is written with
 :func:`fuzzharness.durable.write_atomic`, so two lanes (or two processes) adding
 the same input write the same name and a reader never sees half an entry.
@@ -34,7 +35,7 @@ KNOWN_SCHEMA = "fuzzharness-known-findings/1"
 
 
 def target_key(targets: Iterable[str]) -> str:
-    return "+".join(sorted(targets))
+    return ",".join(sorted(targets))
 
 
 def queue_dir(root: Path, targets: Iterable[str]) -> Path:
@@ -50,9 +51,20 @@ def add_entry(queue: Path, data: bytes) -> bool:
     return True
 
 
+def _is_entry(path: Path) -> bool:
+    """``<sha1>.bin`` (added by the harness) or ``<sha1>`` (added by libFuzzer, the coverage lane)."""
+    name = path.name
+    if name.startswith("."):
+        return False
+    if path.suffix == ".bin":
+        return True
+    return len(name) == 40 and all(c in "0123456789abcdef" for c in name)
+
+
 def entries(queue: Path) -> list[Path]:
+    """Every input of a queue: the harness's and the coverage lane's (libFuzzer's names)."""
     try:
-        return sorted(p for p in Path(queue).iterdir() if p.suffix == ".bin" and not p.name.startswith("."))
+        return sorted(p for p in Path(queue).iterdir() if _is_entry(p))
     except FileNotFoundError:
         return []
 

@@ -11,13 +11,26 @@ Targets that agree with the model are then compared with each other on what
 the model leaves open (the moment deferred memory is freed is not compared;
 everything else is). The first disagreement of each target is a
 :class:`Divergence`; later steps are not compared, since they depend on it.
+
+Cross-runtime pairs (a registry target with ``pair = {...}``, e.g. ``go+rust``)
+are always checked against the *pair* model (per-runtime counts, NOT_HELD,
+guarded reclamation: ``ModelBackend(pair=True)``). A pair and a single-runtime
+target are compared with each other only when the two models predict the same
+trace for the program (:func:`models_agree`: same statuses, same outputs, stats
+compared as targets are compared): a program that releases through a runtime
+holding no reference (NOT_HELD on the pair, OK on a single target) has no
+common expectation, and the comparison is skipped -- never silently:
+:func:`cross_check_skipped` says which programs, and ``fuzz`` counts them in its
+summary (``cross_checked`` / ``cross_skipped``). Pairs are compared with pairs,
+single targets with single targets, as before.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 from .contract import Status
 from .execution import ModelBackend, Observation, Step, run_program, steps_of
@@ -35,6 +48,9 @@ __all__ = [
     "status_name",
     "value_matches",
     "observation_problem",
+    "is_pair_target",
+    "models_agree",
+    "cross_check_skipped",
 ]
 
 
@@ -90,9 +106,49 @@ def render_observation(obs: Observation) -> str:
     return text
 
 
-def expected_trace(program: Program) -> list[Observation]:
-    """The model's prediction for every step of ``program``."""
-    return run_program(program, ModelBackend(), deferred_strategy=1)
+def expected_trace(program: Program, pair: bool = False) -> list[Observation]:
+    """The model's prediction for every step of ``program`` (``pair``: on a
+    cross-runtime pair, with per-runtime counts)."""
+    return run_program(program, ModelBackend(pair), deferred_strategy=1)
+
+
+@functools.lru_cache(maxsize=None)
+def _registered_pairs() -> frozenset[str]:
+    try:
+        from .registry import load_registry
+
+        return frozenset(name for name, spec in load_registry().items() if spec.pair)
+    except Exception:  # noqa: BLE001 - no registry (unit tests with made-up names): no pairs
+        return frozenset()
+
+
+def is_pair_target(name: str, pairs: Collection[str] | None = None) -> bool:
+    """Whether target ``name`` is a cross-runtime pair (from ``pairs`` if given, else
+    the registry)."""
+    return name in (pairs if pairs is not None else _registered_pairs())
+
+
+def _projection(obs: Observation) -> tuple:
+    value = obs.value
+    if isinstance(value, StatsExpectation):  # when memory is freed is each target's business
+        value = (value.live_resources, value.live_bytes, value.created, value.reclaimed_settled + value.unsettled)
+    return (obs.status, value)
+
+
+def models_agree(program: Program) -> bool:
+    """True when the pair model and the single-runtime model predict the same trace
+    for ``program`` (statuses and outputs; for a deferred program the stats as
+    targets are compared, freed-or-pending summed), so a pair's trace and a single
+    target's trace can be compared with each other."""
+    single, pair = expected_trace(program), expected_trace(program, pair=True)
+    return len(single) == len(pair) and all(_projection(a) == _projection(b) for a, b in zip(single, pair))
+
+
+def cross_check_skipped(program: Program, targets: Collection[str], pairs: Collection[str] | None = None) -> bool:
+    """True when ``targets`` mix a pair and single-runtime targets and the comparison
+    between them is skipped for ``program`` (the two models disagree on it)."""
+    kinds = {is_pair_target(t, pairs) for t in targets}
+    return len(kinds) == 2 and not models_agree(program)
 
 
 _HEX = re.compile(r"0[xX]([0-9a-fA-F]{1,16})\b")
@@ -173,21 +229,35 @@ def check_between(
     return None
 
 
-def check_program(program: Program, traces: dict[str, list[Observation]]) -> list[Divergence]:
-    """All divergences of one program run: each target against the model, then pairwise."""
+def check_program(
+    program: Program, traces: dict[str, list[Observation]], pairs: Collection[str] | None = None
+) -> list[Divergence]:
+    """All divergences of one program run: each target against its model (the pair
+    model for a cross-runtime pair), then pairwise (see the module doc for when a
+    pair and a single-runtime target are compared). ``pairs``: the names of the
+    pair targets (default: from the registry)."""
     steps = steps_of(program)
-    expected = expected_trace(program)
+    expected: dict[bool, list[Observation]] = {}
     found = []
-    clean = []
+    clean: list[tuple[str, list[Observation]]] = []
     for target, trace in traces.items():
-        div = check_against_model(target, steps, expected, trace)
+        pair = is_pair_target(target, pairs)
+        if pair not in expected:
+            expected[pair] = expected_trace(program, pair)
+        div = check_against_model(target, steps, expected[pair], trace)
         if div is None:
             clean.append((target, trace))
         else:
             found.append(div)
     deferred = program.config.strategy == "deferred"
-    for i in range(1, len(clean)):
-        div = check_between(steps, deferred, clean[0], clean[i])
-        if div is not None:
-            found.append(div)
+    if len({is_pair_target(t, pairs) for t, _ in clean}) == 2 and not models_agree(program):
+        # No common expectation: compare singles with singles and pairs with pairs only.
+        groups = [[c for c in clean if not is_pair_target(c[0], pairs)], [c for c in clean if is_pair_target(c[0], pairs)]]
+    else:
+        groups = [clean]
+    for group in groups:
+        for i in range(1, len(group)):
+            div = check_between(steps, deferred, group[0], group[i])
+            if div is not None:
+                found.append(div)
     return found

@@ -46,7 +46,7 @@ from .program import (
 )
 
 __all__ = ["Observation", "Step", "steps_of", "run_program", "run_program_native", "ModelBackend", "Backend",
-           "EPILOGUE"]  # fmt: skip
+           "EPILOGUE", "native_vias"]  # fmt: skip
 
 EPILOGUE = ("quiesce", "stats", "shutdown")
 
@@ -131,17 +131,20 @@ def resolve(operand: Ref | Raw | Any, handles: list[int]) -> int:
 
 
 def _call(backend: Backend, op: Op, handle: int | None) -> tuple[int, Any]:
+    # ``via`` (the runtime selector) is passed only when the op names one, so a backend
+    # without runtimes of its own may ignore it or not take it at all.
+    via = {"via": op.via} if getattr(op, "via", None) is not None else {}
     if isinstance(op, Create):
-        return backend.create(op.size)
+        return backend.create(op.size, **via)
     if isinstance(op, Stats):
         return backend.stats()
     if isinstance(op, Quiesce):
         return backend.quiesce()
     if isinstance(op, Write):
-        return backend.write(handle, op.offset, op.data)
+        return backend.write(handle, op.offset, op.data, **via)
     if isinstance(op, Read):
-        return backend.read(handle, op.offset, op.length)
-    return getattr(backend, op_name(op))(handle)
+        return backend.read(handle, op.offset, op.length, **via)
+    return getattr(backend, op_name(op))(handle, **via)
 
 
 def run_program(
@@ -149,11 +152,14 @@ def run_program(
     backend: Backend,
     deferred_strategy: int,
     on_step: Callable[[int, Observation], None] | None = None,
+    immediate_strategy: int = Strategy.IMMEDIATE,
 ) -> list[Observation]:
     """Run every step of ``program`` on ``backend``; one Observation per step.
 
-    ``deferred_strategy`` is the backend's strategy number for the ``deferred``
-    class. ``on_step(i, observation)`` is called after each step (used to stream a
+    ``deferred_strategy`` / ``immediate_strategy`` are the backend's strategy numbers
+    for the ``deferred`` / ``immediate`` classes (a cross-runtime pair runs the
+    immediate class as GUARDED). Each op's ``via`` is passed on when it names a
+    runtime. ``on_step(i, observation)`` is called after each step (used to stream a
     trace live, so a crash still shows every step before it). A failed init ends
     the run after its own observation.
     """
@@ -169,7 +175,7 @@ def run_program(
         return obs
 
     cfg = program.config
-    strategy = Strategy.IMMEDIATE if cfg.strategy == "immediate" else deferred_strategy
+    strategy = immediate_strategy if cfg.strategy == "immediate" else deferred_strategy
     if record(backend.init(cfg.capacity, strategy, cfg.max_resource_bytes, cfg.max_total_bytes)).status != Status.OK:
         return trace
     handles: list[int] = []
@@ -212,17 +218,31 @@ def _native_op(op: Op) -> tuple:
     return (_NATIVE_CODE[cls], hkind, index, value, 0, 0, b"")
 
 
-def run_program_native(program: Program, library: Any, runner: Any, deferred_strategy: int) -> list[Observation]:
+#: The runner's table per runtime selector (fhr_op.via): 0 the default runtime's
+#: functions, 1 the alternate table (a pair's owner). A pair's default is its foreign front.
+_RUNNER_VIA = {None: 0, "foreign": 0, "owner": 1}
+
+
+def native_vias(ops: Any) -> bytes:
+    """The runner's table index (fhr_op.via) of each op, for a cross-runtime target."""
+    return bytes(_RUNNER_VIA[getattr(op, "via", None)] for op in ops)
+
+
+def run_program_native(
+    program: Program, library: Any, runner: Any, deferred_strategy: int, immediate_strategy: int = Strategy.IMMEDIATE
+) -> list[Observation]:
     """:func:`run_program` on a loaded :class:`~fuzzharness._native.Library` through its
     :class:`~fuzzharness._native.NativeRunner`: the same list of observations.
 
     ``init`` and ``shutdown`` are called from Python (they may not overlap anything
     anyway), every op and the epilogue's ``quiesce`` and ``stats`` in one native call.
     The runner publishes the step in flight (see ``NativeRunner.set_progress``): a
-    target that kills or hangs the worker is still pinned to its step.
+    target that kills or hangs the worker is still pinned to its step. On a runner
+    with two tables (a cross-runtime pair) each op goes through the runtime its
+    ``via`` names; a single-runtime runner ignores ``via``, as the interpreter does.
     """
     cfg = program.config
-    strategy = Strategy.IMMEDIATE if cfg.strategy == "immediate" else deferred_strategy
+    strategy = immediate_strategy if cfg.strategy == "immediate" else deferred_strategy
     runner.set_progress(0)
     status, _ = library.init(cfg.capacity, strategy, cfg.max_resource_bytes, cfg.max_total_bytes)
     if status != Status.OK:
@@ -230,7 +250,8 @@ def run_program_native(program: Program, library: Any, runner: Any, deferred_str
         return [Observation(status, None, library.last_error(), None)]
     trace = [Observation(status, None, None, None)]
     ops = [_native_op(op) for op in program.ops + (Quiesce(), Stats())]
-    records = runner.run_sequential(ops, progress=True)
+    vias = native_vias(program.ops + (Quiesce(), Stats())) if getattr(runner, "has_alternate", False) else None
+    records = runner.run_sequential(ops, progress=True, vias=vias)
     append = trace.append
     for (code, *_), (status, handle, out, refs, read_only, _, _, stats, data, message) in zip(ops, records):
         if status == 0:  # Status.OK
@@ -264,11 +285,14 @@ class ModelBackend:
     native backend returns a :class:`~fuzzharness.model.StatsValue`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pair: bool = False) -> None:
         self.model: OwnershipModel | None = None
+        #: model a cross-runtime pair (per-runtime counts, see fuzzharness.model)
+        self.pair = pair
 
     def init(self, capacity: int, strategy: int, max_resource_bytes: int, max_total_bytes: int) -> tuple[int, Any]:
-        self.model = OwnershipModel(capacity, strategy != Strategy.IMMEDIATE, max_resource_bytes, max_total_bytes)
+        deferred = strategy not in (Strategy.IMMEDIATE, Strategy.GUARDED)
+        self.model = OwnershipModel(capacity, deferred, max_resource_bytes, max_total_bytes, pair=self.pair)
         return Status.OK, None
 
     def last_error(self) -> str | None:

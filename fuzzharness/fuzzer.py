@@ -9,7 +9,8 @@ it is found. Jobs report progress to the parent through a queue; the parent
 draws the progress display and prints the summary.
 
 Every program's seed is recorded: ``program_seed = seed * 2**40 + job * 2**32 + n``
-regenerates it with ``generate(Random(program_seed))``.
+regenerates it with ``generate(Random(program_seed))`` (with ``via_rate=PAIR_VIA_RATE`` when a
+cross-runtime pair is among the targets).
 
 With ``corpus`` (a directory of byte-encoded programs, e.g. a campaign's
 ``<corpus>/<targets>/queue``), a fraction ``corpus_rate`` of the programs are
@@ -30,11 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .differential import cross_check_skipped
 from .findings import Finding, merge_hits, save
 from .program import Program, generate
 from .registry import TargetSpec, select_targets
 from .supervisor import DEFAULT_TIMEOUT, TargetWorker
 from .triage import Outcome, findings_for
+
+#: Share of ops given a runtime selector when a cross-runtime pair is fuzzed (program.generate).
+PAIR_VIA_RATE = 0.3
 
 __all__ = ["FuzzOptions", "FuzzSummary", "run_fuzz", "run_batch", "program_seed", "load_corpus", "mutate_entry"]
 
@@ -78,6 +83,11 @@ class FuzzSummary:
     errors: list[str] = field(default_factory=list)
     #: (exception name, message) of the first error that stopped a job, if any
     fatal: tuple[str, str] | None = None
+    #: with a cross-runtime pair and single-runtime targets together: programs whose
+    #: pair trace was (checked) / was not (skipped: the pair model and the single model
+    #: expect different traces, e.g. a NOT_HELD release) compared with the single targets'
+    cross_checked: int = 0
+    cross_skipped: int = 0
 
     @property
     def ops_per_second(self) -> float:
@@ -123,6 +133,7 @@ def run_batch(workers: dict[str, TargetWorker], batch: list[tuple[Any, Program]]
 def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any, stop: Any) -> None:
     """One job process: generate, run, check, save; report through ``events``."""
     workers: dict[str, TargetWorker] = {}
+    pairs = {spec.name for spec in specs if spec.pair}
     try:
         for spec in specs:
             workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
@@ -146,12 +157,17 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                     from_corpus.add(seed)
                     batch.append((seed, mutate_entry(rng, entries, options.max_ops)))
                 else:
-                    batch.append((seed, generate(rng, options.max_ops)))
+                    # Runtime selectors only matter to pairs: single-target runs keep plain programs.
+                    batch.append((seed, generate(rng, options.max_ops, via_rate=PAIR_VIA_RATE if pairs else 0.0)))
                 n += 1
             outcomes = run_batch(workers, batch)
             ops = 0
             found = []
+            cross = [0, 0]  # [checked, skipped] (see FuzzSummary)
+            mixed = len({spec.pair for spec in specs}) == 2
             for seed, program in batch:
+                if mixed:
+                    cross[cross_check_skipped(program, list(workers), pairs)] += 1
                 per_target = outcomes[seed]
                 ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
                 for finding in findings_for(
@@ -165,7 +181,7 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
             ):
                 stop.set()
             restarts = sum(w.restarts for w in workers.values())
-            events.put(("progress", index, len(batch), ops, found, restarts))
+            events.put(("progress", index, len(batch), ops, found, restarts, cross))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits 3 / 2
         events.put(("error", index, type(exc).__name__, str(exc), traceback.format_exc()))
     finally:
@@ -277,10 +293,12 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
                 event = None
             if event is not None:
                 if event[0] == "progress":
-                    _, i, programs, ops, found, restarts[i] = event
+                    _, i, programs, ops, found, restarts[i], cross = event
                     summary.programs += programs
                     summary.ops += ops
                     summary.add_findings(found)
+                    summary.cross_checked += cross[0]
+                    summary.cross_skipped += cross[1]
                 elif event[0] == "error":
                     _, i, name, message, tb = event
                     summary.errors.append(f"job {i}: {name}: {message}")
@@ -313,4 +331,6 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
             summary.programs += event[2]
             summary.ops += event[3]
             summary.add_findings(event[4])
+            summary.cross_checked += event[6][0]
+            summary.cross_skipped += event[6][1]
     return summary

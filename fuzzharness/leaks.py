@@ -47,7 +47,8 @@ from .program import Program
 __all__ = ["CheckedTrace", "LeakChecker", "LeakEvidence", "leak_evidence", "probe_program", "attribute", "RUNTIMES"]
 
 #: Which runtime holds a target's resources, for messages ("the Rust runtime").
-RUNTIMES = {"rust": "the Rust runtime", "go": "the Go runtime"}
+RUNTIMES = {"rust": "the Rust runtime", "go": "the Go runtime",
+            "go+rust": "the Go-Rust pair (Rust owner, Go front)"}  # fmt: skip
 
 _SUMMARY = re.compile(r"SUMMARY: AddressSanitizer: (\d+) byte\(s\) leaked in (\d+) allocation\(s\)")
 
@@ -174,7 +175,7 @@ class _ProbeBackend:
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.library, name)
 
-        def call(*args: Any) -> Any:
+        def call(*args: Any, **via: Any) -> Any:
             index = self.calls
             self.calls += 1
             if index == 1 + len(self.program.ops) and self.infos is None:
@@ -182,7 +183,7 @@ class _ProbeBackend:
                 for h in self.handles:
                     status, info = self.library.info(h)
                     self.infos.append((h, int(status), str(info) if info is not None else None))
-            status, value = method(*args)
+            status, value = method(*args, **via)
             if 1 <= index <= len(self.program.ops) and self.program.ops[index - 1].produces_handle:
                 self.handles.append(value if status == Status.OK else 0)
             return status, value
@@ -190,11 +191,14 @@ class _ProbeBackend:
         return call
 
 
-def probe_program(program: Program, library: Any, deferred: int) -> list[tuple[int, int, str | None]]:
+def probe_program(
+    program: Program, library: Any, deferred: int, immediate: int = 0
+) -> list[tuple[int, int, str | None]]:
     """Run ``program`` and return ``(handle, fh_info status, info)`` per produced handle,
-    taken just before the epilogue (runs in the worker)."""
+    taken just before the epilogue (runs in the worker). ``immediate``: the target's
+    strategy for the immediate class (a pair: GUARDED)."""
     backend = _ProbeBackend(library, program)
-    run_program(program, backend, deferred)
+    run_program(program, backend, deferred, None, immediate)
     return backend.infos or []
 
 
@@ -204,12 +208,12 @@ def _producers(program: Program) -> list[tuple[int, str]]:
     return [(i, steps[i + 1].label) for i, op in enumerate(program.ops) if op.produces_handle]
 
 
-def _model_handles(program: Program) -> tuple[list[int], list[bool]]:
+def _model_handles(program: Program, pair: bool = False) -> tuple[list[int], list[bool]]:
     """The model's produced handles and whether each is alive before the epilogue."""
     probe = _ProbeBackend.__new__(_ProbeBackend)
     from .execution import ModelBackend
 
-    model = ModelBackend()
+    model = ModelBackend(pair)
     probe.__init__(model, program)
     run_program(program, probe, deferred_strategy=1)
     alive = [status == Status.OK for _, status, _ in probe.infos or []]
@@ -220,9 +224,11 @@ def attribute(
     program: Program, target: str, evidence: LeakEvidence, probe: list[tuple[int, int, str | None]] | None
 ) -> dict[str, Any]:
     """Name the leaked resource(s): details for the finding (``resources`` and ``message``)."""
+    from .differential import is_pair_target
+
     runtime = RUNTIMES.get(target, f"the {target} runtime")
     producers = _producers(program)
-    model_handles, model_alive = _model_handles(program)
+    model_handles, model_alive = _model_handles(program, is_pair_target(target))
     named = []
     if evidence.mode == "alive" and probe:
         for k, (handle, status, info) in enumerate(probe):

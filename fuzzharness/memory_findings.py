@@ -85,7 +85,9 @@ def leak_findings(
     probe: Callable[[str, Program], Any] | None = None,
 ) -> list[Finding]:
     """``findings`` with leak divergences turned into leak findings and LSan leaks added."""
-    expected = None
+    from .differential import is_pair_target
+
+    expected: dict[bool, Any] = {}
     out = []
     leaked: dict[str, Finding] = {}
     for finding in findings:
@@ -94,8 +96,10 @@ def leak_findings(
             out.append(finding)
             continue
         target = div["target"]
-        expected = expected if expected is not None else expected_trace(program)
-        evidence = leak_evidence(program, traces[target], expected, div["step"])
+        pair = is_pair_target(target)
+        if pair not in expected:
+            expected[pair] = expected_trace(program, pair)
+        evidence = leak_evidence(program, traces[target], expected[pair], div["step"])
         if evidence is None:
             out.append(finding)
             continue

@@ -21,8 +21,14 @@ signature wins. A crash or a hang of a candidate restarts the worker
 
 Guarantees: the result always keeps the signature (it is the original when
 nothing smaller does); ``complete`` says whether a fixpoint was reached within
-the bound. Concurrent programs are not minimized (a replay depends on the
-scheduler): the result says so instead of pretending.
+the bound.
+
+Concurrent findings (:func:`minimize_concurrent`) are minimized by deleting threads
+and ops (setup ops take the thread ops naming their pool handle with them). A
+replay depends on the OS scheduler, so each candidate is replayed several times
+(as many as the original's measured reproduction rate asks for) and kept if one
+replay shows the same signature; an original that never reproduces is left as it
+is, and the note says so.
 """
 
 from __future__ import annotations
@@ -177,15 +183,165 @@ def search(program: Program, keeps: Callable[[list[Program]], int | None], deadl
     return program, tried, True
 
 
+# --------------------------------------------------------------------------- concurrent programs
+
+#: Replays of the original concurrent program that measure how often it reproduces.
+BASELINE_REPLAYS = 6
+#: Most replays of one candidate before it counts as "does not keep the finding".
+MAX_REPLAYS = 6
+
+
+def concurrent_units(program: Any) -> list[tuple[int, int]]:
+    """The deletable ops of a concurrent program: ``(-1, i)`` for setup op i, ``(t, i)``
+    for op i of thread t (in that order, so a chunk of units is often a whole thread)."""
+    return [(-1, i) for i in range(len(program.setup))] + [
+        (t, i) for t, ops in enumerate(program.threads) for i in range(len(ops))
+    ]
+
+
+def remove_units(program: Any, drop: set[tuple[int, int]]) -> Any | None:
+    """``program`` without the units ``drop`` (see :func:`concurrent_units`), without every
+    op naming a handle they produced (pool ``hK`` or a thread's own ``lK``, renumbered),
+    and without the threads left empty; None when no thread op is left."""
+    from .concurrent_program import ConcurrentProgram, Local
+
+    def walk(ops: tuple, dropped: set[int], pool: dict[int, int | None] | None) -> tuple[list, dict[int, int | None]]:
+        mapping: dict[int, int | None] = {}
+        old = new = 0
+        kept = []
+        for i, op in enumerate(ops):
+            handle = getattr(op, "handle", None)
+            dead = i in dropped
+            if not dead and isinstance(handle, (Ref, Tweak, Local)):
+                table = mapping if isinstance(handle, Local) or pool is None else pool
+                index = table.get(handle.index)
+                if index is None:
+                    dead = True
+                else:
+                    op = dataclasses.replace(op, handle=dataclasses.replace(handle, index=index))
+            if op.produces_handle:
+                mapping[old] = None if dead else new
+                old += 1
+                new += 0 if dead else 1
+            if not dead:
+                kept.append(op)
+        return kept, mapping
+
+    setup, pool = walk(program.setup, {i for t, i in drop if t == -1}, None)
+    threads = []
+    for t, ops in enumerate(program.threads):
+        kept, _ = walk(ops, {i for u, i in drop if u == t}, pool)
+        if kept:
+            threads.append(tuple(kept))
+    if not threads:
+        return None
+    return ConcurrentProgram(program.config, tuple(setup), tuple(threads), program.schedule)
+
+
+def _concurrent_size(program: Any) -> int:
+    return len(program.setup) + program.op_count
+
+
+def minimize_concurrent(finding: Finding, seconds: float = 60.0, timeout: float = 10.0,
+                        rss_limit_mb: int | None = None) -> MinResult:  # fmt: skip
+    """Minimize a concurrent finding within ``seconds``: delete threads and ops (ddmin over
+    :func:`concurrent_units`), keeping the same signature on at least one of several replays.
+
+    A concurrent run depends on the OS scheduler, so one replay proves little. The original
+    is replayed :data:`BASELINE_REPLAYS` times first: if it never reproduces, nothing is
+    deleted (the note says so). Otherwise a candidate keeps the finding if one of up to
+    ``ceil(2 / rate)`` replays (at most :data:`MAX_REPLAYS`) shows the same signature,
+    where ``rate`` is the original's reproduction rate. The result is smaller and showed
+    the finding at least once; it may reproduce less often than the original (``repro
+    --times``)."""
+    import math
+
+    from .registry import select_targets
+    from .stress import findings_for_run
+    from .supervisor import TargetWorker
+
+    start = time.monotonic()
+    deadline = start + seconds
+    original = finding.program
+    size = _concurrent_size(original)
+    workers: dict[str, Any] = {}
+    tried = 0
+    try:
+        for spec in select_targets(finding.targets):
+            mutant = finding.mutant if spec.variant(finding.variant).testing else 0
+            workers[spec.name] = TargetWorker(spec, finding.variant, timeout=timeout, mutant=mutant,
+                                              **({"rss_limit_mb": rss_limit_mb} if rss_limit_mb else {}))  # fmt: skip
+            workers[spec.name].start()
+
+        def hits(candidates: list[Any]) -> list[bool]:
+            """One replay of each candidate: did it show the finding's signature?"""
+            batch = list(enumerate(candidates))
+            out = [False] * len(candidates)
+            for name, worker in workers.items():
+                for event in worker.run(batch, kind="stress"):
+                    if event[0] not in ("result", "failure"):
+                        continue
+                    found, _ = findings_for_run(name, candidates[event[1]], event[2], variant=finding.variant,
+                                                mutant=finding.mutant, seed=finding.seed)  # fmt: skip
+                    out[event[1]] = out[event[1]] or any(f.signature == finding.signature for f in found)
+            return out
+
+        baseline = sum(hits([original] * BASELINE_REPLAYS))
+        tried += BASELINE_REPLAYS
+        if not baseline:
+            return MinResult(original, size, size, time.monotonic() - start, tried, False,
+                             f"the concurrent program did not reproduce in {BASELINE_REPLAYS} replays: not minimized")  # fmt: skip
+        replays = min(MAX_REPLAYS, math.ceil(2 * BASELINE_REPLAYS / baseline))
+
+        def keeps(candidates: list[Any]) -> int | None:
+            nonlocal tried
+            alive = list(range(len(candidates)))
+            for _ in range(replays):
+                if time.monotonic() >= deadline or not alive:
+                    return None
+                tried += len(alive)
+                result = hits([candidates[i] for i in alive])
+                for i, hit in zip(alive, result):
+                    if hit:
+                        return i
+            return None
+
+        program, complete = original, False
+        changed = True
+        while changed and time.monotonic() < deadline:
+            changed = False
+            n = 2
+            while time.monotonic() < deadline:
+                units = concurrent_units(program)
+                n = min(n, len(units))
+                if n < 1:
+                    break
+                bounds = [len(units) * k // n for k in range(n + 1)]
+                candidates = [c for k in range(n) if bounds[k + 1] > bounds[k]
+                              and (c := remove_units(program, set(units[bounds[k]:bounds[k + 1]]))) is not None]  # fmt: skip
+                hit = keeps(candidates) if candidates else None
+                if hit is not None:
+                    program, changed = candidates[hit], True
+                    n = max(n - 1, 2)
+                    continue
+                if n >= len(units):
+                    break
+                n = min(n * 2, len(units))
+            complete = not changed and time.monotonic() < deadline
+    finally:
+        for worker in workers.values():
+            worker.close()
+    note = f"concurrent: kept when 1 of up to {replays} replays showed the signature (original: {baseline}/{BASELINE_REPLAYS})"
+    return MinResult(program, size, _concurrent_size(program), time.monotonic() - start, tried, complete, note)
+
+
 def minimize(finding: Finding, seconds: float = 60.0, timeout: float = 10.0, rss_limit_mb: int | None = None) -> MinResult:
-    """Minimize a sequential finding within ``seconds``; see the module docstring."""
+    """Minimize a finding within ``seconds``; see the module docstring."""
     from .concurrent_program import ConcurrentProgram
 
     start = time.monotonic()
     if isinstance(finding.program, ConcurrentProgram):
-        ops = finding.program.op_count + len(finding.program.setup)
-        return MinResult(finding.program, ops, ops, 0.0, 0, False,
-                         "concurrent programs are not minimized (a replay depends on the OS scheduler)")  # fmt: skip
+        return minimize_concurrent(finding, seconds, timeout, rss_limit_mb)
     from .fuzzer import _probe, run_batch
     from .registry import select_targets
     from .supervisor import TargetWorker
@@ -231,11 +387,15 @@ def minimize_saved(directory: Path, seconds: float = 60.0, timeout: float = 10.0
                    rss_limit_mb: int | None = None) -> MinResult:  # fmt: skip
     """Minimize the finding saved in ``directory`` and save ``program.min.fh`` and
     ``minimized.json`` beside the original (each written atomically)."""
+    from .concurrent_program import ConcurrentProgram
+    from .concurrent_program import to_text as concurrent_text
     from .findings import load
 
     finding = load(directory)
     result = minimize(finding, seconds, timeout, rss_limit_mb)
-    if not result.note:
-        write_atomic(Path(directory) / MIN_PROGRAM_FILE, to_text(result.program))
+    concurrent = isinstance(result.program, ConcurrentProgram)
+    if result.ops < result.original_ops or not concurrent:
+        text = concurrent_text(result.program) if concurrent else to_text(result.program)
+        write_atomic(Path(directory) / MIN_PROGRAM_FILE, text)
     write_atomic(Path(directory) / MIN_INFO_FILE, json.dumps(result.to_json(), indent=2) + "\n")
     return result

@@ -10,6 +10,19 @@ that it predicts a range (:class:`StatsExpectation`): before ``quiesce`` the
 pending counters of a deferred session may be anything between "nothing freed
 yet" and "everything freed"; after an OK ``quiesce`` they must be zero.
 
+Cross-runtime pairs (``pair=True``, the header's "CROSS-RUNTIME TARGETS"): each
+live resource has two reference counts, one per runtime (``owner`` / ``foreign``,
+chosen by each call's ``via``; None is the foreign front, the pair's default
+runtime). A create / snapshot / acquire adds to the calling runtime's count
+(OVERFLOW per count), a release drops one of the calling runtime's references
+and gives NOT_HELD (no effect) when that runtime holds none while the resource
+lives; the resource dies when the sum is zero, and ``info``'s refs is the sum.
+Guarded reclamation: in the immediate class (GUARDED) memory is freed in the
+call that kills the resource; in the deferred class (GO_CLEANUP) a resource the
+foreign runtime ever referenced stays pending until Go's GC acknowledges it (a
+range until ``quiesce``), one it never referenced is freed at once. Without a
+pair, ``via`` is ignored and there is one count.
+
 Keep this file small and readable: it is read by people who want to know what
 the contract means.
 """
@@ -105,11 +118,22 @@ def classify(handle: int, capacity: int, generations: list[int], live: dict[int,
     return None
 
 
+#: The runtimes of a pair; a call's ``via`` None means the foreign front.
+OWNER, FOREIGN = "owner", "foreign"
+
+
 @dataclass
 class _Resource:
     data: bytearray
-    refs: int = 1
+    #: references per runtime (a single-runtime target only uses FOREIGN, its one runtime)
+    counts: dict[str, int] = field(default_factory=lambda: {OWNER: 0, FOREIGN: 0})
     read_only: bool = False
+    #: the foreign runtime held a reference at some point (its release must be acknowledged)
+    foreign_seen: bool = False
+
+    @property
+    def refs(self) -> int:
+        return self.counts[OWNER] + self.counts[FOREIGN]
 
 
 @dataclass
@@ -125,6 +149,8 @@ class OwnershipModel:
     deferred: bool
     max_resource_bytes: int
     max_total_bytes: int
+    #: a cross-runtime pair: per-runtime counts (see the module doc)
+    pair: bool = False
     generations: list[int] = field(init=False)
     live: dict[int, _Resource] = field(default_factory=dict, init=False)
     created: int = field(default=0, init=False)
@@ -147,7 +173,10 @@ class OwnershipModel:
         status = classify(handle, self.capacity, self.generations, self.live)
         return (status, None) if status is not None else (None, self.live[handle & SLOT_MASK])
 
-    def _place(self, data: bytearray, read_only: bool) -> tuple[Status, int | None]:
+    def _runtime(self, via: str | None) -> str:
+        return OWNER if self.pair and via == OWNER else FOREIGN
+
+    def _place(self, data: bytearray, read_only: bool, via: str | None = None) -> tuple[Status, int | None]:
         if len(data) > self.max_resource_bytes or self.live_bytes + len(data) > self.max_total_bytes:
             return Status.EXHAUSTED, None
         free = [s for s in range(self.capacity) if s not in self.live and self.generations[s] < MAX_GENERATION]
@@ -155,41 +184,48 @@ class OwnershipModel:
             return Status.EXHAUSTED, None
         slot = free[0]
         self.generations[slot] += 1
-        self.live[slot] = _Resource(data, read_only=read_only)
+        runtime = self._runtime(via)
+        self.live[slot] = _Resource(data, {OWNER: 0, FOREIGN: 0, runtime: 1}, read_only, runtime == FOREIGN)
         self.created += 1
         return Status.OK, (self.generations[slot] << 32) | slot
 
     # -- the contract ----------------------------------------------------------------
 
-    def create(self, size: int) -> tuple[Status, int | None]:
+    def create(self, size: int, via: str | None = None) -> tuple[Status, int | None]:
         if size > self.max_resource_bytes:
             return Status.EXHAUSTED, None
-        return self._place(bytearray(size), read_only=False)
+        return self._place(bytearray(size), read_only=False, via=via)
 
-    def acquire(self, handle: int) -> tuple[Status, None]:
+    def acquire(self, handle: int, via: str | None = None) -> tuple[Status, None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
-        if res.refs == MAX_REFS:
+        runtime = self._runtime(via)
+        if res.counts[runtime] == MAX_REFS:
             return Status.OVERFLOW, None
-        res.refs += 1
+        res.counts[runtime] += 1
+        res.foreign_seen |= runtime == FOREIGN
         return Status.OK, None
 
-    def release(self, handle: int) -> tuple[Status, None]:
+    def release(self, handle: int, via: str | None = None) -> tuple[Status, None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
-        res.refs -= 1
+        runtime = self._runtime(via)
+        if res.counts[runtime] == 0:
+            return Status.NOT_HELD, None  # the other runtime holds it: no effect
+        res.counts[runtime] -= 1
         if res.refs == 0:
             del self.live[handle & SLOT_MASK]
-            if self.deferred:
+            # A pair frees a resource Go never referenced at once; others wait for Go's GC.
+            if self.deferred and (res.foreign_seen or not self.pair):
                 self.unsettled += 1
                 self.unsettled_bytes += len(res.data)
             else:
                 self.reclaimed += 1
         return Status.OK, None
 
-    def write(self, handle: int, offset: int, data: bytes) -> tuple[Status, None]:
+    def write(self, handle: int, offset: int, data: bytes, via: str | None = None) -> tuple[Status, None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
@@ -200,20 +236,20 @@ class OwnershipModel:
             res.data[offset : offset + len(data)] = data
         return status, None
 
-    def read(self, handle: int, offset: int, length: int) -> tuple[Status, bytes | None]:
+    def read(self, handle: int, offset: int, length: int, via: str | None = None) -> tuple[Status, bytes | None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
         status = _range_check(offset, length, len(res.data))
         return (status, bytes(res.data[offset : offset + length])) if status is Status.OK else (status, None)
 
-    def snapshot(self, handle: int) -> tuple[Status, int | None]:
+    def snapshot(self, handle: int, via: str | None = None) -> tuple[Status, int | None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
-        return self._place(bytearray(res.data), read_only=True)
+        return self._place(bytearray(res.data), read_only=True, via=via)
 
-    def info(self, handle: int) -> tuple[Status, ResourceInfo | None]:
+    def info(self, handle: int, via: str | None = None) -> tuple[Status, ResourceInfo | None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None

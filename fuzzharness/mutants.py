@@ -24,6 +24,10 @@ Guarantees:
 A *mode* is a function ``(Job, out_dir) -> Detection``; :data:`MODES` maps names to
 modes, so another mode (stress, coverage-guided) is added by registering one.
 
+Which targets: a plan's ``on`` says where the bug lives. The cross-runtime mutants
+(guard-one-side, cleanup-unreachable) run on pairs (go+rust) only, the others on
+single-runtime targets only; other combinations get no row.
+
 Which variant: memory-error mutants (stale use-after-free, double release, bounds
 off by one, Go cache use-after-free) run under ``mutants-asan`` so that the finding
 is the ASan kind; the others run on plain ``mutants`` (faster, and a leak is then
@@ -53,6 +57,10 @@ class Plan:
     variant: str
     kinds: tuple[str, ...]
     timeout: float = 10.0  #: per-program timeout (seconds before a hang)
+    #: which targets the bug lives in: "single" (single-runtime targets) or "pair"
+    #: (cross-runtime pairs, e.g. go+rust: the bug is in how the two runtimes share a
+    #: resource); a (mutant, target) combination outside it gets no row
+    on: str = "single"
 
 
 _MEMORY = ("heap_use_after_free",)
@@ -78,6 +86,13 @@ PLAN: dict[Mutant, Plan] = {
     # A 4-byte magic in the written data: the coverage-guided lane (fuzzharness.coverage) on
     # the libFuzzer-instrumented build; random generation would have to guess 32 bits.
     Mutant.MAGIC_CRASH: Plan("coverage", "mutants-cov", ("crash",)),
+    # Cross-runtime pair (go+rust): the owner frees when ITS count reaches zero although
+    # Go still holds references; under ASan Go's next use of it is a use-after-free, and
+    # without ASan the early death shows as a status/byte divergence from the pair model.
+    Mutant.GUARD_ONE_SIDE: Plan("fuzz", "mutants-asan", _MEMORY + ("divergence",), on="pair"),
+    # Go's cleanup keeps its own wrapper reachable: never runs, the owner never gets the
+    # acknowledgement, quiesce times out (a leak, as RECLAIM_NEVER is found).
+    Mutant.CLEANUP_UNREACHABLE: Plan("fuzz", "mutants", ("leak",), on="pair"),
 }
 
 
@@ -218,7 +233,7 @@ def _run_job(job: Job, out: Path, repro: bool) -> Row:
 
 
 def run_suite(
-    targets: str = "rust,go",
+    targets: str = "rust,go,go+rust",
     budget: float = 60.0,
     out: Path = Path("corpus/mutants"),
     mutants: list[int] | None = None,
@@ -233,16 +248,21 @@ def run_suite(
     chosen = [Mutant(m) for m in mutants] if mutants else [m for m in Mutant if m != Mutant.NONE]
     variants = sorted({PLAN[m].variant for m in chosen})
     if build_first:
-        for spec in specs:
-            for variant in ["mutants", *variants]:
-                if variant in spec.variants:
-                    build(spec, variant, quiet=True)
+        built = set()
+        for spec in specs:  # a pair is built by building its members, once each
+            for member in spec.members.values() if spec.members else [spec]:
+                for variant in ["mutants", *variants]:
+                    if variant in member.variants and (member.name, variant) not in built:
+                        build(member, variant, quiet=True)
+                        built.add((member.name, variant))
     supported = _supported(specs, chosen)
     rows: list[Row] = []
     jobs = []
     for m in chosen:
         for spec in specs:
             plan = PLAN[m]
+            if (plan.on == "pair") != spec.pair:
+                continue  # the bug does not live in this kind of target (see Plan.on)
             if not supported[spec.name, int(m)]:
                 rows.append(Row(m.name.lower().replace("_", "-"), int(m), spec.name, plan.mode, plan.variant, "n/a",
                                 summary="the shim does not implement it (FH_UNSUPPORTED)",

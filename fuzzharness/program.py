@@ -23,10 +23,11 @@ The three forms:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Optional, Union
 
 from .contract import U64_MAX
 from .errors import CorruptInput
@@ -56,6 +57,8 @@ __all__ = [
     "MAX_WRITE_LEN",
     "MAX_READ_LEN",
     "TEXT_HEADER",
+    "VIAS",
+    "with_via",
 ]
 
 #: Largest data length of one ``write`` and length of one ``read`` in a program.
@@ -102,23 +105,38 @@ HandleOperand = Union[Ref, Raw, Tweak]
 
 
 # --------------------------------------------------------------------------- operations
+#
+# The runtime selector ``via`` (create and every op taking a handle): which runtime
+# of a cross-runtime target makes the call. ``None`` is the target's default
+# runtime (on a pair: the foreign front, e.g. Go in go+rust); ``"owner"`` /
+# ``"foreign"`` name the two roles of a pair (go+rust: owner = rust, foreign = go).
+# Roles rather than language names keep a program meaningful on any pair.
+# Single-runtime targets ignore ``via`` (every call goes to their one library).
+# Text form: an optional prefix, ``owner: h1 = create 16``, ``foreign: release h0``.
+
+#: The runtime selectors, in byte-encoding order (index 0 = None, the default).
+VIAS: tuple[str | None, ...] = (None, "owner", "foreign")
+Via = Optional[str]
 
 
 @dataclass(frozen=True)
 class Create:
     size: int
+    via: Via = None
     produces_handle = True
 
 
 @dataclass(frozen=True)
 class Acquire:
     handle: HandleOperand
+    via: Via = None
     produces_handle = False
 
 
 @dataclass(frozen=True)
 class Release:
     handle: HandleOperand
+    via: Via = None
     produces_handle = False
 
 
@@ -127,6 +145,7 @@ class Write:
     handle: HandleOperand
     offset: int
     data: bytes
+    via: Via = None
     produces_handle = False
 
 
@@ -135,18 +154,21 @@ class Read:
     handle: HandleOperand
     offset: int
     length: int
+    via: Via = None
     produces_handle = False
 
 
 @dataclass(frozen=True)
 class Snapshot:
     handle: HandleOperand
+    via: Via = None
     produces_handle = True
 
 
 @dataclass(frozen=True)
 class Info:
     handle: HandleOperand
+    via: Via = None
     produces_handle = False
 
 
@@ -234,6 +256,8 @@ class Program:
 
 def _validate_op(op: Op, produced: int, position: int) -> None:
     where = f"op {position} ({op_name(op)})"
+    if getattr(op, "via", None) not in VIAS:
+        raise ValueError(f"{where}: via must be one of {VIAS}, got {op.via!r}")
     handle = getattr(op, "handle", None)
     if isinstance(handle, (Ref, Tweak)) and not 0 <= handle.index < produced:
         raise ValueError(f"{where}: h{handle.index} names no earlier create/snapshot (there are {produced})")
@@ -261,7 +285,9 @@ def _validate_op(op: Op, produced: int, position: int) -> None:
 #
 #   config byte c: capacity = 1 + (c & 15); strategy class = (c >> 4) & 1;
 #                  limit tier = c >> 5 (LIMIT_TIERS)
-#   op: opcode byte (mod 9), then per op:
+#   op: opcode byte b: the op is b % 9 (as in v1 corpora), the runtime selector
+#       VIAS[(b // 9) % 3] (0 = None, the default runtime; stats/quiesce: always None),
+#       then per op:
 #     create   size:number
 #     acquire/release/snapshot/info   handle
 #     write    handle offset:number n:byte(mod 257) data:n bytes
@@ -338,22 +364,24 @@ def decode(data: bytes) -> Program:
     ops: list[Op] = []
     produced = 0
     while r.more():
-        cls = _OPCODES[r.byte() % len(_OPCODES)]
+        b = r.byte()
+        cls = _OPCODES[b % len(_OPCODES)]
+        via = VIAS[(b // len(_OPCODES)) % len(VIAS)]
         op: Op
         if cls is Create:
-            op = Create(r.number())
+            op = Create(r.number(), via)
         elif cls is Write:
             handle = _read_handle(r, produced)
             offset = r.number()
-            op = Write(handle, offset, r.take(r.byte() % (MAX_WRITE_LEN + 1)))
+            op = Write(handle, offset, r.take(r.byte() % (MAX_WRITE_LEN + 1)), via)
         elif cls is Read:
             handle = _read_handle(r, produced)
             offset = r.number()
-            op = Read(handle, offset, r.number() % (MAX_READ_LEN + 1))
+            op = Read(handle, offset, r.number() % (MAX_READ_LEN + 1), via)
         elif cls in (Stats, Quiesce):
             op = cls()
         else:
-            op = cls(_read_handle(r, produced))
+            op = cls(_read_handle(r, produced), via)
         ops.append(op)
         produced += op.produces_handle
     return Program(config, tuple(ops))
@@ -388,7 +416,7 @@ def encode(program: Program) -> bytes:
         raise ValueError(f"config {cfg} has no byte encoding")
     out = bytearray([(LIMIT_TIERS.index(tier) << 5) | (STRATEGY_CLASSES.index(cfg.strategy) << 4) | (cfg.capacity - 1)])
     for op in program.ops:
-        out.append(_OPCODES.index(type(op)))
+        out.append(_OPCODES.index(type(op)) + len(_OPCODES) * VIAS.index(getattr(op, "via", None)))
         if isinstance(op, Create):
             _put_number(out, op.size)
         elif isinstance(op, (Stats, Quiesce)):
@@ -425,7 +453,8 @@ def _op_text(op: Op, produced: int) -> str:
 
 def op_text(op: Op, produced: int) -> str:
     """One op in text form; ``produced`` is how many handle producers precede it."""
-    return _op_text(op, produced)
+    via = getattr(op, "via", None)
+    return f"{via}: {_op_text(op, produced)}" if via else _op_text(op, produced)
 
 
 def to_text(program: Program) -> str:
@@ -438,7 +467,7 @@ def to_text(program: Program) -> str:
     ]
     produced = 0
     for op in program.ops:
-        lines.append(_op_text(op, produced))
+        lines.append(op_text(op, produced))
         produced += op.produces_handle
     return "\n".join(lines) + "\n"
 
@@ -462,23 +491,31 @@ def _parse_handle(text: str) -> HandleOperand:
     return Raw(int(text, 0))
 
 
+_VIA_PREFIX = re.compile(r"(owner|foreign): ?")
+
+
 def _parse_line(line: str, produced: int) -> Op:
     p = _LINE_PATTERNS
+    via = None
+    if m := _VIA_PREFIX.match(line):
+        via, line = m.group(1), line[m.end() :]
     if m := p["create"].fullmatch(line):
         _expect_label(int(m.group(1)), produced)
-        return Create(int(m.group(2), 0))
+        return Create(int(m.group(2), 0), via)
     if m := p["snapshot"].fullmatch(line):
         _expect_label(int(m.group(1)), produced)
-        return Snapshot(_parse_handle(m.group(2)))
+        return Snapshot(_parse_handle(m.group(2)), via)
     if m := p["write"].fullmatch(line):
         if len(m.group(3)) % 2:
             raise ValueError("write data must be an even number of hex digits")
-        return Write(_parse_handle(m.group(1)), int(m.group(2), 0), bytes.fromhex(m.group(3)))
+        return Write(_parse_handle(m.group(1)), int(m.group(2), 0), bytes.fromhex(m.group(3)), via)
     if m := p["read"].fullmatch(line):
-        return Read(_parse_handle(m.group(1)), int(m.group(2), 0), int(m.group(3), 0))
+        return Read(_parse_handle(m.group(1)), int(m.group(2), 0), int(m.group(3), 0), via)
     if m := p["handle"].fullmatch(line):
-        return _BY_NAME[m.group(1)](_parse_handle(m.group(2)))
+        return _BY_NAME[m.group(1)](_parse_handle(m.group(2)), via)
     if m := p["bare"].fullmatch(line):
+        if via is not None:
+            raise ValueError(f"{m.group(1)} takes no runtime selector (only create and ops on a handle do)")
         return _BY_NAME[m.group(1)]()
     raise ValueError(f"not an operation: {line!r}")
 
@@ -563,9 +600,16 @@ def _gen_data(rng: random.Random) -> bytes:
 _WEIGHTS = {Create: 14, Acquire: 10, Release: 16, Write: 18, Read: 18, Snapshot: 8, Info: 6, Stats: 6, Quiesce: 4}
 
 
-def generate(rng: random.Random, max_ops: int = 48) -> Program:
+def generate(rng: random.Random, max_ops: int = 48, via_rate: float = 0.0) -> Program:
     """A random program biased toward interesting lifetimes: reuse of slots, stale and
-    forged handles, boundary offsets and sizes, exhaustion of small capacities."""
+    forged handles, boundary offsets and sizes, exhaustion of small capacities.
+
+    A fraction ``via_rate`` (``fuzz`` uses 0.3 when a cross-runtime pair is among its
+    targets, else 0) of the ops that take one get an explicit runtime selector
+    (``owner`` or ``foreign``), so a cross-runtime target sees calls interleaved through
+    both runtimes on the same handles (single-runtime targets ignore it). The selector
+    are drawn after the whole program from a generator of their own, so the ops of a
+    seed are those of ``via_rate=0`` (and of the generator before selectors existed)."""
     tier = rng.choice(LIMIT_TIERS[:6]) if rng.random() < 0.3 else LIMIT_TIERS[0]
     config = Config(
         capacity=rng.choice((1, 2, 3, 4, 4, 8, 8, 16)),
@@ -604,7 +648,18 @@ def generate(rng: random.Random, max_ops: int = 48) -> Program:
                     sizes.append(size)
         ops.append(op)
         produced += op.produces_handle
+    if via_rate:
+        via_rng = random.Random(rng.getrandbits(64))
+        ops = [with_via(op, via_rng.choice(VIAS[1:])) if hasattr(op, "via") and via_rng.random() < via_rate else op
+               for op in ops]  # fmt: skip
     return Program(config, tuple(ops))
+
+
+def with_via(op: Op, via: Via) -> Op:
+    """``op`` run through the runtime ``via`` (None: the default runtime)."""
+    if not hasattr(op, "via"):
+        raise ValueError(f"{op_name(op)} takes no runtime selector")
+    return dataclasses.replace(op, via=via)
 
 
 def _gen_offset(rng: random.Random, size: int, length: int) -> int:

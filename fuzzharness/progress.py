@@ -76,6 +76,13 @@ def print_summary(summary: Any) -> None:
         f"({summary.ops_per_second:,.0f} ops/s), {summary.restarts} worker restart(s)",
         highlight=False,
     )
+    if getattr(summary, "cross_checked", 0) or getattr(summary, "cross_skipped", 0):
+        console.print(
+            f"cross-runtime pair vs single-runtime targets: compared on {summary.cross_checked} programs; "
+            f"{summary.cross_skipped} not compared (the pair model and the single model expect different "
+            "traces, e.g. a NOT_HELD release; each target was still checked against its own model)",
+            highlight=False,
+        )
     for error in summary.errors:
         console.print(f"[red]error:[/] {error}", highlight=False)
     if not summary.findings:

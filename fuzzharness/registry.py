@@ -54,6 +54,24 @@ class TargetSpec:
     strategies: tuple[Strategy, ...]
     deferred: Strategy
     variants: dict[str, Variant]
+    #: the strategy used for the ``immediate`` class (IMMEDIATE; a pair: GUARDED)
+    immediate: Strategy = Strategy.IMMEDIATE
+    #: a cross-runtime pair: role ("owner", "foreign") -> the member target's spec.
+    #: None for a single-runtime target. A pair's variants are those of its members
+    #: (building one builds both); its ``library`` is the foreign front's.
+    members: dict[str, "TargetSpec"] | None = None
+
+    @property
+    def pair(self) -> bool:
+        return self.members is not None
+
+    def libraries(self, variant: str = "release") -> dict[str, Path]:
+        """The built libraries by role (``{"single": path}`` for a single-runtime
+        target); raises TargetNotBuilt naming the first one missing."""
+        if self.members is None:
+            return {"single": self.library(variant)}
+        self.variant(variant)
+        return {role: member.library(variant) for role, member in self.members.items()}
 
     def variant(self, name: str) -> Variant:
         try:
@@ -64,7 +82,10 @@ class TargetSpec:
             ) from None
 
     def library(self, variant: str = "release") -> Path:
-        """The built library of a variant; raises TargetNotBuilt if it is missing."""
+        """The built library of a variant; raises TargetNotBuilt if it is missing (for
+        a pair: if either member's is; the foreign front's library is returned)."""
+        if self.members is not None:
+            return self.libraries(variant)["foreign"]
         path = self.variant(variant).library
         if not path.is_file():
             raise TargetNotBuilt(
@@ -103,8 +124,12 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CorruptInput(f"{path}: {exc}") from None
     targets = {}
+    pairs = {}
     for name, entry in data.get("targets", {}).items():
         where = f"{path} [targets.{name}]"
+        if "pair" in entry:
+            pairs[name] = entry  # resolved once every single-runtime target is known
+            continue
         try:
             variants = {
                 vname: Variant(
@@ -128,6 +153,7 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
                 strategies=strategies,
                 deferred=deferred,
                 variants=variants,
+                immediate=_strategy(entry.get("immediate", "IMMEDIATE"), where),
             )
         except KeyError as exc:
             raise CorruptInput(f"{where}: missing key {exc}") from None
@@ -141,9 +167,57 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
                 )
         if deferred not in strategies:
             raise CorruptInput(f"{where}: deferred strategy {deferred.name} is not in its strategies")
+    for name, entry in pairs.items():
+        targets[name] = _pair_spec(name, entry, targets, f"{path} [targets.{name}]")
     if not targets:
         raise CorruptInput(f"{path}: no [targets.*] tables")
     return targets
+
+
+PAIR_ROLES = ("owner", "foreign")
+
+
+def _pair_spec(name: str, entry: dict, singles: dict[str, TargetSpec], where: str) -> TargetSpec:
+    """A cross-runtime pair: two registered single-runtime targets loaded into one
+    worker (owner first, foreign front last) and attached through the contract."""
+    pair = entry["pair"]
+    if not isinstance(pair, dict) or set(pair) != set(PAIR_ROLES):
+        raise CorruptInput(f"{where}: pair must be {{owner = TARGET, foreign = TARGET}}, got {pair!r}")
+    members = {}
+    for role in PAIR_ROLES:
+        if pair[role] not in singles:
+            raise CorruptInput(f"{where}: pair {role} {pair[role]!r} is not a single-runtime target of the registry")
+        members[role] = singles[pair[role]]
+    try:
+        strategies = tuple(_strategy(s, where) for s in entry["strategies"])
+        deferred = _strategy(entry["deferred"], where)
+        immediate = _strategy(entry["immediate"], where)
+    except KeyError as exc:
+        raise CorruptInput(f"{where}: missing key {exc}") from None
+    for strategy in (deferred, immediate):
+        if strategy not in strategies:
+            raise CorruptInput(f"{where}: strategy {strategy.name} is not in its strategies")
+    owner, foreign = members["owner"], members["foreign"]
+    variants = {}
+    for vname, fv in foreign.variants.items():
+        ov = owner.variants.get(vname)
+        # Coverage builds are left out: the coverage lane drives single-runtime targets.
+        if ov is None or fv.coverage_of or ov.coverage_of or ov.sanitizer != fv.sanitizer:
+            continue
+        variants[vname] = Variant(vname, (), fv.library, testing=ov.testing or fv.testing, sanitizer=fv.sanitizer)
+    if "release" not in variants:
+        raise CorruptInput(f"{where}: the pair's members have no common 'release' variant")
+    return TargetSpec(
+        name=name,
+        language=str(entry.get("language", f"{foreign.language} front over {owner.language}")),
+        source=foreign.source,
+        requires=tuple(dict.fromkeys(owner.requires + foreign.requires)),
+        strategies=strategies,
+        deferred=deferred,
+        variants=variants,
+        immediate=immediate,
+        members=members,
+    )
 
 
 def select_targets(names: str | list[str], registry: dict[str, TargetSpec] | None = None) -> list[TargetSpec]:
@@ -170,6 +244,10 @@ def build(spec: TargetSpec, variant: str = "release", quiet: bool = False) -> Pa
     anything, and BuildFailed with the tail of the compiler output.
     """
     v = spec.variant(variant)
+    if spec.members is not None:  # a pair: build both members
+        for member in spec.members.values():
+            build(member, variant, quiet)
+        return spec.library(variant)
     missing = missing_tools(spec)
     if missing:
         hints = "; ".join(f"{tool}: {_TOOL_HINTS.get(tool, 'install it')}" for tool in missing)

@@ -71,6 +71,8 @@ def _finding_entry(state: Any, fid: str, record: dict[str, Any], findings_dir: P
         repro_min = f"fuzzharness repro {directory / 'program.min.fh'} --targets {','.join(targets)} --variant {variant}"
         if mutant:
             repro_min += f" --mutant {mutant}"
+        if program_min.lstrip().startswith("# fuzzharness concurrent"):
+            repro_min += " --times 10"  # a concurrent replay depends on the scheduler
     return {
         "id": fid,
         "kind": saved.get("kind", record.get("kind")),
@@ -98,7 +100,10 @@ def _finding_entry(state: Any, fid: str, record: dict[str, Any], findings_dir: P
 def _ops(text: str | None) -> int | None:
     if text is None:
         return None
-    return sum(1 for line in text.splitlines() if line.split("#", 1)[0].strip() and not line.startswith("config"))
+    # Concurrent programs: their schedule, setup: and thread N: lines are not ops.
+    headers = ("config", "schedule", "setup:", "thread ")
+    return sum(1 for line in text.splitlines()
+               if line.split("#", 1)[0].strip() and not line.startswith(headers))  # fmt: skip
 
 
 def _find_line(rel: str, pattern: str) -> int | None:

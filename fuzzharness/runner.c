@@ -48,6 +48,9 @@
  *    at offsets the caller computed from the same lengths (and the bounds are
  *    checked here again: an op whose buffer would not fit gets status -1
  *    without any call);
+ *  - a cross-runtime pair runs with two tables (fhr_table.alt): each op calls the
+ *    functions of the table its `via` names, and fetches fh_last_error from the
+ *    same runtime after a non-OK status;
  *  - schedule perturbation (PCT-style) is data: an op may ask for a
  *    sched_yield() or a busy spin of N iterations right before its call. The
  *    caller derives those from a recorded seed, so a schedule can be replayed.
@@ -205,7 +208,10 @@ struct fhr_job {
 };
 
 static void fhr_run_ops(struct fhr_job *job) {
-    const fhr_table *t = job->table;
+    /* tables[op->via & 1]: a single-runtime table has no `alt`, so both entries are
+       the same table and the choice costs one load per op. */
+    const fhr_table *tables[2] = {job->table, job->table->alt ? (const fhr_table *)(uintptr_t)job->table->alt
+                                                              : job->table};
     fhr_thread *th = job->thread;
     uint32_t produced = 0;
     struct fhr_info_out info;
@@ -216,6 +222,7 @@ static void fhr_run_ops(struct fhr_job *job) {
     for (uint32_t i = 0; i < th->n_ops; i++) {
         const fhr_op *op = &th->ops[i];
         fhr_rec *rec = &th->recs[i];
+        const fhr_table *t = tables[op->via & 1];
         uint64_t h = fhr_resolve(op, job->shared, job->n_shared, th->local, th->n_local);
         uint64_t out = 0;
         int32_t status = -1;

@@ -9,16 +9,19 @@ enum fhr_code {
 enum fhr_hkind { FHR_H_NONE = 0, FHR_H_RAW = 1, FHR_H_SHARED = 2, FHR_H_LOCAL = 3 };
 enum fhr_perturb { FHR_P_NONE = 0, FHR_P_YIELD = 1, FHR_P_SPIN = 2 };
 
-/* Addresses of the contract functions of the loaded target. */
+/* Addresses of the contract functions of the loaded target. `alt`: 0, or the address
+ * of a second fhr_table (a cross-runtime pair: the table of its owner, while this one
+ * is its foreign front's), used by the ops whose `via` is 1. */
 typedef struct fhr_table {
     uint64_t create, acquire, release, write, read, snapshot, info, stats, quiesce, last_error;
+    uint64_t alt;
 } fhr_table;
 
 typedef struct fhr_op {
     uint8_t code;      /* fhr_code */
     uint8_t hkind;     /* fhr_hkind: how the handle operand is resolved */
     uint8_t perturb;   /* fhr_perturb, applied right before the call */
-    uint8_t pad;
+    uint8_t via;       /* 0: the table passed to fhr_run; 1: its `alt` table (if any) */
     uint32_t index;    /* shared / local handle index */
     uint32_t spin;     /* FHR_P_SPIN iterations */
     uint32_t len;      /* write / read length */

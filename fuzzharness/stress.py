@@ -41,7 +41,7 @@ from .concurrent_model import (
     ownership_model,
 )
 from .concurrent_program import ConcurrentProgram, generate, native_setup, native_threads
-from .contract import Status, Strategy
+from .contract import Status
 from .findings import Finding, FindingKind, merge_hits, save
 from .linearizability import CheckResult
 from .registry import select_targets
@@ -66,15 +66,16 @@ def program_seed(seed: int, n: int) -> int:
 _RUNNERS: dict[int, Any] = {}
 
 
-def run_in_worker(library: Any, program: ConcurrentProgram, deferred: int) -> ConcurrentRun:
-    """Runs inside a worker: one concurrent program on the native runner."""
+def run_in_worker(library: Any, program: ConcurrentProgram, deferred: int, immediate: int = 0) -> ConcurrentRun:
+    """Runs inside a worker: one concurrent program on the native runner (``immediate``:
+    the target's strategy for the immediate class, GUARDED on a pair)."""
     from ._native import H_RAW, NativeOp, NativeRunner
 
     runner = _RUNNERS.get(id(library))
     if runner is None:
         runner = _RUNNERS[id(library)] = NativeRunner(library)
     cfg = program.config
-    strategy = Strategy.IMMEDIATE if cfg.strategy == "immediate" else deferred
+    strategy = immediate if cfg.strategy == "immediate" else deferred
     status, _ = library.init(cfg.capacity, strategy, cfg.max_resource_bytes, cfg.max_total_bytes)
     run = ConcurrentRun(status)
     if status != Status.OK:
@@ -167,7 +168,9 @@ def findings_for_run(
                         signature=signature + (site if kind is FindingKind.crash else []),
                         details={"returncode": outcome.returncode, "signal": outcome.signal_name, "crash_site": site,
                                  "stderr_tail": outcome.stderr_tail[-6000:]}, **common)], None  # fmt: skip
-    check = check_run(program, outcome, check_timeout)
+    from .differential import is_pair_target
+
+    check = check_run(program, outcome, check_timeout, pair=is_pair_target(target))
     found = []
     for problem in check.problems:
         kind = FindingKind[problem.kind]
@@ -242,7 +245,8 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
             batch = []
             for _ in range(size):
                 seed = program_seed(options.seed, n)
-                program = generate(random.Random(seed), options.threads, options.ops_per_thread, options.strategy)
+                program = generate(random.Random(seed), options.threads, options.ops_per_thread, options.strategy,
+                                   vias=any(spec.pair for spec in specs))  # fmt: skip
                 batch.append((seed, program))
                 n += 1
             programs = dict(batch)

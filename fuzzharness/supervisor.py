@@ -124,12 +124,17 @@ class TargetWorker:
             "library": str(self.library),
             "testing": self.testing,
             "deferred": int(self.spec.deferred),
+            "immediate": int(self.spec.immediate),
             "mutant": self.mutant,
             "sanitizer": self.sanitizer,
             # a libFuzzer coverage build loads only after libFuzzer (fuzzharness.coverage)
             "coverage": self.spec.variant(self.variant).coverage_of is not None,
             "progress_fd": self._progress.fileno(),
         }
+        if self.spec.members is not None:  # a cross-runtime pair: both libraries, attached
+            spec["pair"] = {role: {"library": str(member.library(self.variant)), "name": member.name,
+                                   "testing": member.variant(self.variant).testing}
+                            for role, member in self.spec.members.items()}  # fmt: skip
         # A sanitizer variant needs its runtime preloaded and its options (sanitizer.py).
         env = {**os.environ, **worker_environment(self.sanitizer), **self.extra_env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

@@ -32,22 +32,22 @@ from .supervisor import TargetWorker
 __all__ = ["measure", "print_table", "bench_in_worker"]
 
 
-def bench_in_worker(library: Any, programs: list[Program], deferred: int) -> dict[str, float]:
+def bench_in_worker(library: Any, programs: list[Program], deferred: int, immediate: int = 0) -> dict[str, float]:
     """Runs inside a worker: seconds per op for the interpreter, the native path and the bare calls."""
     from ._native import CallRecorder, NativeRunner, bare_loop
 
     recorder = CallRecorder(library)
     for program in programs:
-        run_program(program, recorder, deferred)
+        run_program(program, recorder, deferred, None, immediate)
     start = time.perf_counter()
     ops = 0
     for program in programs:
-        ops += len(run_program(program, library, deferred))
+        ops += len(run_program(program, library, deferred, None, immediate))
     interpreted = (time.perf_counter() - start) / ops
     runner = NativeRunner(library)
     start = time.perf_counter()
     for program in programs:
-        run_program_native(program, library, runner, deferred)
+        run_program_native(program, library, runner, deferred, immediate)
     native = (time.perf_counter() - start) / ops
     bare = bare_loop(library, recorder.calls, repeat=3)
     return {"ops": ops, "interpreted_s_per_op": interpreted, "native_s_per_op": native, "bare_s_per_op": bare}

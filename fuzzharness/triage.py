@@ -9,8 +9,10 @@ signature that names the bug and not the random data around it:
 * divergence: target, the contract function, what differed, expected/actual status;
 * panic: target, the function that returned PANIC;
 * crash: target, how it died, the crash site parsed from stderr (Go ``panic:``
-  line and first project frame, Rust ``panicked at`` location, or the contract
-  function the Python fault handler shows on the stack);
+  line and first project frame, Rust ``panicked at`` location); a crash by a signal
+  (a fault handler stack, or a signal ASan caught: ``SEGV`` -> ``SIGSEGV``) is
+  ``crash, target, SIGNAL, in fh call <function in flight>`` on every build, so the
+  plain and the ASan lanes save one bug once (ASan's frames stay in the details);
 * hang: target and the contract function that never returned;
 * memory errors (ASan) and leaks: see :mod:`fuzzharness.memory_findings`.
 
@@ -23,7 +25,14 @@ import re
 from typing import Any, Callable, Union
 
 from .contract import Status
-from .differential import Divergence, check_program, expected_trace, observation_problem, render_observation
+from .differential import (
+    Divergence,
+    check_program,
+    expected_trace,
+    is_pair_target,
+    observation_problem,
+    render_observation,
+)
 from .execution import Observation, steps_of
 from .findings import Finding, FindingKind
 from .memory_findings import leak_findings, memory_error_finding
@@ -75,16 +84,47 @@ def _name_runner_call(site: list[str], failure: Failure, program: Program) -> li
     return [f"in fh call {name}" if s in _RUNNER_FRAMES else s for s in site]
 
 
+#: ASan's names of the signals it caught -> the signal a plain build dies of.
+_ASAN_SIGNALS = {"SEGV": "SIGSEGV", "BUS": "SIGBUS", "FPE": "SIGFPE", "ILL": "SIGILL", "ABRT": "SIGABRT"}
+
+
+def _call_in_flight(failure: Failure, program: Program) -> str | None:
+    """``in fh call <function>``: the contract call a dead worker was in (its step in flight)."""
+    steps = steps_of(program)
+    if failure.steps_done is None or not 0 <= failure.steps_done < len(steps):
+        return None
+    function = steps[failure.steps_done].function
+    return "in fh call " + ("stats" if function == "fh_get_stats" else function.removeprefix("fh_"))
+
+
+def _signal_crash_signature(target: str, signal: str, failure: Failure, program: Program, site: list[str]) -> list[str]:
+    """The signature of a crash by a signal, the same whichever build (plain or ASan) saw it:
+    ``crash, target, SIGSEGV, in fh call write``. A sanitizer names more frames than a plain
+    build can, so its frames stay in the details and the summary, not in the signature: one
+    bug found by the random and the asan lanes is saved (and reported) once."""
+    calls = [s for s in site if s.startswith("in fh call")]
+    call = calls[0] if calls else _call_in_flight(failure, program)
+    return [FindingKind.crash.name, target, signal, call or "no crash site in stderr"]
+
+
 def _failure_finding(target: str, failure: Failure, program: Program, common: dict[str, Any]) -> Finding:
     report = parse_report(failure.stderr_tail) if failure.kind == "crash" else None
     if report is not None and report.tool == "asan":
-        return memory_error_finding(target, failure, report, program, common)
+        finding = memory_error_finding(target, failure, report, program, common)
+        if finding.kind is FindingKind.crash and report.kind in _ASAN_SIGNALS:
+            finding.signature = _signal_crash_signature(target, _ASAN_SIGNALS[report.kind], failure, program, [])
+            finding.details["crash_site"] = finding.signature[3:]
+        return finding
     kind = {"hang": FindingKind.hang, "oom": FindingKind.oom}.get(failure.kind, FindingKind.crash)
     site = _name_runner_call(crash_site(failure.stderr_tail), failure, program)
     how = failure.describe()
     if report is not None:  # a Go panic, a Rust abort, a fault handler stack: its kind and place
         how = f"{report.kind}, {how}"
     signature = [kind.name, target, failure.signal_name or str(failure.returncode), *site]
+    fault_handler_only = report is None or report.tool == "python"
+    if kind is FindingKind.crash and failure.signal_name and fault_handler_only:
+        # Killed by a signal with nothing but the fault handler's stack: as under ASan.
+        signature = _signal_crash_signature(target, failure.signal_name, failure, program, site)
     if kind in (FindingKind.hang, FindingKind.oom):
         signature = [kind.name, target, *[s for s in site if s.startswith("in fh call")]]
     return Finding(
@@ -161,13 +201,19 @@ def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[s
     target completed before it died (streamed), shown before its failure.
     """
     steps = steps_of(program)
-    expected = expected_trace(program)
     names = list(outcomes)
-    table = [["step", "operation", "model", *names]]
+    # Each target is marked against its own model: a cross-runtime pair against the pair
+    # model (fuzzharness.differential); a second model column when both kinds are shown.
+    kinds = sorted({is_pair_target(name) for name in names}) or [False]
+    models = {pair: expected_trace(program, pair) for pair in kinds}
+    columns = [(f"model ({'pair' if pair else 'single'})" if len(kinds) == 2 else "model", models[pair])
+               for pair in kinds]  # fmt: skip
+    table = [["step", "operation", *[title for title, _ in columns], *names]]
     for i, step in enumerate(steps):
-        row = [str(i), step.label, render_observation(expected[i]) if i < len(expected) else "-"]
+        row = [str(i), step.label, *[render_observation(e[i]) if i < len(e) else "-" for _, e in columns]]
         for name in names:
             outcome = outcomes[name]
+            expected = models[is_pair_target(name)]
             trace = outcome if not isinstance(outcome, Failure) else (partial or {}).get(name, [])
             if i < len(trace):
                 obs = trace[i]

@@ -1,5 +1,8 @@
 """The worker subprocess: loads ONE target library and runs programs on it.
 
+For a cross-runtime pair (spec ``pair``) it loads both libraries, the owner first and
+the foreign (Go) front last, and attaches them (:class:`~fuzzharness._native.PairLibrary`).
+
 Started by :mod:`fuzzharness.supervisor` as ``python -m fuzzharness.worker SPEC``
 (a fresh interpreter, never a fork: forking after the Go runtime started hangs).
 A target that crashes or hangs takes only this process with it; the supervisor
@@ -59,7 +62,14 @@ def main(argv: list[str]) -> int:
             from .coverage import libfuzzer_path
 
             preload_global(libfuzzer_path())
-        library = Library(spec["library"], with_testing=spec["testing"])
+        if spec.get("pair"):  # a cross-runtime pair: owner first, the foreign (Go) front last
+            from ._native import PairLibrary
+
+            owner, foreign = spec["pair"]["owner"], spec["pair"]["foreign"]
+            library = PairLibrary(owner["library"], foreign["library"], owner["testing"], foreign["testing"],
+                                  names=(owner["name"], foreign["name"]))  # fmt: skip
+        else:
+            library = Library(spec["library"], with_testing=spec["testing"])
         if spec.get("mutant"):
             status = library.set_mutant(spec["mutant"])
             if status != 0:
@@ -70,6 +80,7 @@ def main(argv: list[str]) -> int:
         return 3
     wire.send(protocol_out, ("hello", hello))
     deferred = spec["deferred"]
+    immediate = spec.get("immediate", 0)
     progress = None
     if spec.get("progress_fd") is not None:
         import mmap
@@ -96,18 +107,18 @@ def main(argv: list[str]) -> int:
                     if stream_ops:
                         def on_step(i, obs, key=key):  # noqa: E306
                             wire.send(protocol_out, ("step", key, i, obs))
-                        trace = run_program(program, library, deferred, on_step)
+                        trace = run_program(program, library, deferred, on_step, immediate)
                     else:
                         if native_runner is None:
                             from ._native import NativeRunner
 
                             native_runner = NativeRunner(library, progress)
-                        trace = run_program_native(program, library, native_runner, deferred)
+                        trace = run_program_native(program, library, native_runner, deferred, immediate)
                     if leak_checker is not None:
                         trace = leak_checker.wrap(trace)
                     wire.send(protocol_out, ("result", key, trace))
                 if leak_checker is not None:
-                    rerun = lambda program: run_program(program, library, deferred)  # noqa: E731
+                    rerun = lambda program: run_program(program, library, deferred, None, immediate)  # noqa: E731
                     for key, report in leak_checker.after_batch(batch, rerun):
                         wire.send(protocol_out, ("leak", key, report))
                 wire.send(protocol_out, ("done",))
@@ -115,7 +126,7 @@ def main(argv: list[str]) -> int:
                 from .stress import run_in_worker
 
                 for key, program in request[1]:
-                    wire.send(protocol_out, ("result", key, run_in_worker(library, program, deferred)))
+                    wire.send(protocol_out, ("result", key, run_in_worker(library, program, deferred, immediate)))
                 wire.send(protocol_out, ("done",))
             elif kind == "stress-bench":
                 from .stress_bench import bench_in_worker as stress_bench_in_worker
@@ -124,11 +135,11 @@ def main(argv: list[str]) -> int:
             elif kind == "bench":
                 from .throughput import bench_in_worker
 
-                wire.send(protocol_out, ("bench", bench_in_worker(library, request[1], deferred)))
+                wire.send(protocol_out, ("bench", bench_in_worker(library, request[1], deferred, immediate)))
             elif kind == "probe":
                 from .leaks import probe_program
 
-                wire.send(protocol_out, ("probe", probe_program(request[1], library, deferred)))
+                wire.send(protocol_out, ("probe", probe_program(request[1], library, deferred, immediate)))
             elif kind == "mutant":
                 wire.send(protocol_out, ("mutant", library.set_mutant(request[1])))
             elif kind == "exit":

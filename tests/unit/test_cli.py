@@ -26,7 +26,7 @@ def test_every_command_has_help(command, capsys):
 def test_unknown_target_is_bad_usage():
     proc = run_cli("fuzz", "--targets", "cobol", "--runs", "1")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "fuzzharness: error: unknown target(s) cobol; registered: rust, go"
+    assert proc.stderr.strip() == "fuzzharness: error: unknown target(s) cobol; registered: rust, go, go+rust"
 
 
 def test_corrupt_finding_is_exit_2_with_one_line(tmp_path):

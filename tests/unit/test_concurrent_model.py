@@ -143,3 +143,79 @@ thread 0:
   release h0
   release h0
 """
+
+
+# --------------------------------------------------------------------------- cross-runtime pairs
+
+NOT_HELD = Status.NOT_HELD
+
+
+def pair_op(client, fn, call, ret, runtime, status=OK, value=None):
+    return Operation(client, (fn, H0, (), None, runtime), (status, value), call, ret)
+
+
+def pair_verdict(*ops):
+    # h0 starts alive with one reference held by the Go front (the foreign runtime).
+    from fuzzharness.concurrent_model import ownership_model
+
+    model = ownership_model({H0: (True, (0, 1), bytes(4), False)}, {H0: H0}, exhaustion_possible=False)
+    return check(model, list(ops)).result
+
+
+def test_pair_release_through_a_runtime_holding_nothing_is_not_held():
+    assert pair_verdict(pair_op(0, "release", 0, 1, "owner", NOT_HELD),
+                        pair_op(0, "info", 2, 3, "owner", value=(4, 1, 0))) is CheckResult.ok  # fmt: skip
+    # OK would mean the owner dropped a reference it never had.
+    assert pair_verdict(pair_op(0, "release", 0, 1, "owner")) is CheckResult.illegal
+
+
+def test_pair_resource_dies_only_when_both_counts_are_zero():
+    h = [pair_op(0, "acquire", 0, 1, "owner"), pair_op(0, "release", 2, 3, "foreign"),
+         pair_op(0, "info", 4, 5, "foreign", value=(4, 1, 0)), pair_op(0, "release", 6, 7, "owner"),
+         pair_op(0, "info", 8, 9, "owner", STALE)]  # fmt: skip
+    assert pair_verdict(*h) is CheckResult.ok
+    # A guard looking at one side only: dead after the foreign release while the owner holds one.
+    h[2] = pair_op(0, "info", 4, 5, "foreign", STALE)
+    assert pair_verdict(*h) is CheckResult.illegal
+
+
+def test_pair_racing_releases_through_both_runtimes():
+    # Owner acquire racing the foreign last release: either order, the outcome must fit.
+    ok_first = [pair_op(0, "acquire", 0, 10, "owner"), pair_op(1, "release", 0, 10, "foreign"),
+                pair_op(2, "info", 20, 21, "owner", value=(4, 1, 0))]  # fmt: skip
+    assert pair_verdict(*ok_first) is CheckResult.ok
+    dead_first = [pair_op(0, "acquire", 0, 10, "owner", STALE), pair_op(1, "release", 0, 10, "foreign"),
+                  pair_op(2, "info", 20, 21, "owner", STALE)]  # fmt: skip
+    assert pair_verdict(*dead_first) is CheckResult.ok
+
+
+def test_pair_concurrent_program_checked_with_per_runtime_counts():
+    program = parse_text(PAIR_PROGRAM)
+    rec = lambda status=0, handle=0, out=0, refs=0: NativeRecord(status, handle, out, refs, 0, 0, 1, None, None,  # noqa: E731
+                                                                 None if status == 0 else "fh_release: 0x100000000")  # fmt: skip
+    h0 = 1 << 32
+    run = ConcurrentRun(0)
+    run.setup = [rec(out=h0)]
+    run.threads = [[rec(NOT_HELD, h0), rec(handle=h0)]]
+    run.epilogue_keys = [H0]
+    run.epilogue = [rec(Status.STALE_HANDLE, h0), stats_rec(), rec(), stats_rec()]
+    run.shutdown = (0, StatsValue(0, 0, 1, 1, 0, 0))
+    result = check_run(program, run, pair=True)
+    assert result.problems == [] and result.verdict.result is CheckResult.ok
+    # The same run judged as a single-runtime target: the NOT_HELD release is wrong there.
+    assert check_run(program, run).verdict.result is CheckResult.illegal
+
+
+def stats_rec():
+    return NativeRecord(0, 0, 0, 0, 0, 0, 1, (0, 0, 1, 1, 0, 0), None, None)
+
+
+PAIR_PROGRAM = """# fuzzharness concurrent program v1
+config capacity=8 strategy=immediate max_resource_bytes=65536 max_total_bytes=1048576
+schedule seed=1 yield_rate=0.0 spin_rate=0.0 max_spin=1 change_points=0 long_spin=1
+setup:
+  owner: h0 = create 4
+thread 0:
+  foreign: release h0
+  owner: release h0
+"""

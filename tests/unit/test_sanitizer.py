@@ -106,3 +106,27 @@ def test_worker_environment_preloads_libasan_with_quiet_lsan():
     supp = Path(env["LSAN_OPTIONS"].split("suppressions=")[1].split(":")[0]).read_text()
     assert "_cffi_backend" not in supp.replace("NEVER suppress _cffi_backend", "")
     assert "leak:ffi_call" not in supp
+
+
+@pytest.mark.parametrize("target", ["rust", "go"])
+def test_one_segfault_has_one_signature_on_the_plain_and_the_asan_build(target):
+    """The random lane (plain build, fault handler stack) and the asan lane (ASan's SEGV
+    report) find the same planted segfault: one signature, so the campaign saves it once."""
+    from fuzzharness.program import Config, Create, Program, Ref, Write
+    from fuzzharness.supervisor import Failure
+    from fuzzharness.triage import findings_for
+
+    program = Program(Config(), (Create(3), Write(Ref(0), 0, b"\xfd\x7a\x40")))
+    plain = Failure("crash", -11, "SIGSEGV", (DATA / f"{target}-segfault.txt").read_text(), 2)
+    asan = Failure("crash", 86, None, (DATA / f"{target}-asan-segv.txt").read_text(), 2)
+    [a] = findings_for(program, {target: plain}, variant="mutants", seed=None, mutant=2)
+    [b] = findings_for(program, {target: asan}, variant="mutants-asan", seed=None, mutant=2)
+    assert a.kind is b.kind is FindingKind.crash
+    assert a.signature == b.signature == ["crash", target, "SIGSEGV", "in fh call write"]
+    assert a.id == b.id
+    # ASan's frames are kept where a person reads them.
+    assert "SEGV" in b.summary and b.details["report"]["frames"]
+    # Without a fault handler stack, the call in flight names the site.
+    bare = Failure("crash", -11, "SIGSEGV", "", 2)
+    [c] = findings_for(program, {target: bare}, variant="mutants", seed=None, mutant=2)
+    assert c.signature == a.signature
