@@ -9,9 +9,12 @@ from fuzzharness.registry import load_registry
 from fuzzharness.supervisor import Failure, TargetWorker
 from fuzzharness.triage import findings_for
 
+# A 1 GiB create alone costs no memory (the shims zero-fill lazily: calloc'd / fresh pages);
+# its snapshot copies every byte, so the worker's RSS really grows by 1 GiB.
 HUGE = parse_text(
-    "config capacity=1 strategy=immediate max_resource_bytes=4294967296 max_total_bytes=4294967296\n"
-    "h0 = create 4294967296\n"
+    "config capacity=2 strategy=immediate max_resource_bytes=1073741824 max_total_bytes=2147483648\n"
+    "h0 = create 1073741824\n"
+    "h1 = snapshot h0\n"
 )
 SMALL = parse_text("config capacity=1 strategy=immediate max_resource_bytes=64 max_total_bytes=256\nh0 = create 4\n")
 
