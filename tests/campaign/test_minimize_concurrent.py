@@ -52,7 +52,9 @@ def test_a_racy_stress_finding_is_minimized_to_a_handful_of_ops_that_reproduce(t
     result = minimize_saved(directory, seconds=60, timeout=10)
     info = json.loads((directory / MIN_INFO_FILE).read_text())
     assert info["ops"] == result.ops < result.original_ops, info
-    assert result.ops <= 8, info
+    # Which ops survive depends on the schedules the replays happened to get: 4 to 10 ops were
+    # seen out of ~800 (two threads racing acquire/release on one handle, plus setup).
+    assert result.ops <= 16 and result.ops * 20 <= result.original_ops, info
     minimal = parse_text((directory / MIN_PROGRAM_FILE).read_text())
     assert isinstance(minimal, ConcurrentProgram) and len(minimal.threads) <= len(original.program.threads)
     assert (directory / "program.fh").is_file(), "the original stays beside the minimal program"
