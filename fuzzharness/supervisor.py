@@ -47,7 +47,10 @@ from .sanitizer import worker_environment
 __all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 10.0
-_STDERR_TAIL_BYTES = 16384
+#: How much of a dead worker's stderr is kept and parsed. An escaped Rust panic prints its own
+#: message, then a ~40-frame backtrace of the abort, then Python's fault handler: 16 KiB lost
+#: the first message, and with it the crash site of the signature.
+_STDERR_TAIL_BYTES = 65536
 _START_TIMEOUT = 30.0
 #: The progress value meaning "no step in flight" (fuzzharness._native.NO_STEP).
 NO_STEP = (1 << 64) - 1

@@ -58,8 +58,12 @@ def crash_site(stderr: str) -> list[str]:
         site.append(_ADDRESS.sub("0x?", m.group(1))[:120])
         if f := _GO_FRAME.search(stderr, m.end()):
             site.append(f.group(1))
-    elif m := _RUST_PANIC.search(stderr):
-        site.append(f"rust panic at {m.group(1)}")
+    elif panics := _RUST_PANIC.findall(stderr):
+        # An escaped panic prints two: the project's own, then Rust's "panic in a function
+        # that cannot unwind" inside the standard library; a truncated stderr tail may keep
+        # only the second. The project's location names the bug wherever it appears.
+        ours = [loc for loc in panics if "/rustc/" not in loc and not loc.startswith("library/")]
+        site.append(f"rust panic at {(ours or panics)[0]}")
     if py := _PY_FRAME.findall(stderr):
         site.append(f"in fh call {py[0]}")
     if "fatal error:" in stderr and not site:
