@@ -526,11 +526,25 @@ class NativeRecord(_NamedTuple):
     message: str | None  #: fh_last_error after a non-OK status
 
 
-def _runner_module_name() -> str:
+def _extension_name(prefix: str, decls_file: Path, source_file: Path) -> str:
+    """The module name of a compiled extension: ``prefix`` + a digest of its sources and of
+    cffi's version, so an edited source or another cffi is compiled anew, never reused."""
     digest = _hashlib.sha256(
-        RUNNER_DECLS.read_bytes() + RUNNER_SOURCE.read_bytes() + cffi.__version__.encode()
+        decls_file.read_bytes() + source_file.read_bytes() + cffi.__version__.encode()
     ).hexdigest()[:12]
-    return f"_fh_runner_{digest}"
+    return f"{prefix}{digest}"
+
+
+def _load_extension(name: str, path: Path) -> Any:
+    """Import the compiled extension module ``name`` from ``path``."""
+    spec = _importlib_util.spec_from_file_location(name, path)
+    module = _importlib_util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _runner_module_name() -> str:
+    return _extension_name("_fh_runner_", RUNNER_DECLS, RUNNER_SOURCE)
 
 
 def build_runner() -> Path:
@@ -579,10 +593,7 @@ _RUNNER_MODULE: Any = None
 def _runner_module() -> Any:
     global _RUNNER_MODULE
     if _RUNNER_MODULE is None:
-        path = build_runner()
-        spec = _importlib_util.spec_from_file_location(_runner_module_name(), path)
-        module = _importlib_util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = _load_extension(_runner_module_name(), build_runner())
         assert module.ffi.sizeof("fhr_op") == _OP_STRUCT.size, "fhr_op layout"
         assert module.ffi.sizeof("fhr_rec") == _REC_STRUCT.size, "fhr_rec layout"
         _RUNNER_MODULE = module
@@ -832,10 +843,7 @@ __all__ += ["build_bench_load", "EventDrain", "LoadGenerator", "BENCH_OPS",
 
 
 def _bench_module_name() -> str:
-    digest = _hashlib.sha256(
-        BENCH_DECLS.read_bytes() + BENCH_SOURCE.read_bytes() + cffi.__version__.encode()
-    ).hexdigest()[:12]
-    return f"_fh_bench_{digest}"
+    return _extension_name("_fh_bench_", BENCH_DECLS, BENCH_SOURCE)
 
 
 def build_bench_load() -> Path:
@@ -846,11 +854,7 @@ def build_bench_load() -> Path:
 def _bench_module() -> Any:
     global _BENCH_MODULE
     if _BENCH_MODULE is None:
-        path = build_bench_load()
-        spec = _importlib_util.spec_from_file_location(_bench_module_name(), path)
-        module = _importlib_util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _BENCH_MODULE = module
+        _BENCH_MODULE = _load_extension(_bench_module_name(), build_bench_load())
     return _BENCH_MODULE
 
 

@@ -58,20 +58,26 @@ def _normalize_c(ctype: str, typedefs: dict[str, str]) -> str:
     return base + " *" * pointer
 
 
+def _c_params(params: str) -> list[tuple[str, str]]:
+    """``T1 a, T2 *b`` -> [(a, "T1"), (b, "T2 *")], types as written (``void``: none)."""
+    out = []
+    for param in params.split(","):
+        param = param.strip()
+        if not param or param == "void":
+            continue
+        m = re.fullmatch(r"(.*?)(\w+)", param.replace("*", " * "))
+        assert m, param
+        out.append((m.group(2), m.group(1).strip()))
+    return out
+
+
 def header_functions(with_testing: bool = False) -> dict[str, Signature]:
     text = _header_text(with_testing)
     typedefs = _typedefs(text)
     out = {}
     for ret, name, params in re.findall(r"(\w+)\s+(fh_\w+)\s*\(([^)]*)\)\s*;", text):
-        plist = []
-        for param in params.split(","):
-            param = param.strip()
-            if not param or param == "void":
-                continue
-            m = re.fullmatch(r"(.*?)(\w+)", param.replace("*", " * "))
-            assert m, param
-            plist.append((m.group(2), _normalize_c(m.group(1), typedefs)))
-        out[name] = Signature(name, _normalize_c(ret, typedefs), tuple(plist))
+        plist = tuple((pname, _normalize_c(ptype, typedefs)) for pname, ptype in _c_params(params))
+        out[name] = Signature(name, _normalize_c(ret, typedefs), plist)
     return out
 
 
@@ -87,14 +93,7 @@ def header_function_pointers(text: str | None = None) -> dict[str, str]:
     typedefs = _typedefs(text)
     out = {}
     for ret, name, params in re.findall(r"typedef\s+(\w+)\s*\(\s*\*\s*(\w+)\s*\)\s*\(([^)]*)\)\s*;", text):
-        ptypes = []
-        for param in params.split(","):
-            param = param.strip()
-            if not param or param == "void":
-                continue
-            m = re.fullmatch(r"(.*?)(\w+)", param.replace("*", " * "))
-            assert m, param
-            ptypes.append(out.get(m.group(1).strip(), _normalize_c(m.group(1), typedefs)))
+        ptypes = [out.get(ptype, _normalize_c(ptype, typedefs)) for _, ptype in _c_params(params)]
         out[name] = _function_pointer(_normalize_c(ret, typedefs), ptypes)
     return out
 
