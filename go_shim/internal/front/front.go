@@ -269,6 +269,19 @@ func (s *session) ack(h Handle) {
 
 // Create creates a resource whose one reference is Go's (fh_create).
 func (f *Front) Create(size uint64, out *Handle) error {
+	return f.produce(out, func(h *Handle) Status { return f.b.ForeignCreate(size, h) })
+}
+
+// Snapshot snapshots a resource; the snapshot's one reference is Go's
+// (fh_snapshot).
+func (f *Front) Snapshot(h Handle, out *Handle) error {
+	return f.produce(out, func(snap *Handle) Status { return f.b.ForeignSnapshot(h, snap) })
+}
+
+// produce runs a backend call that makes a new resource holding one foreign
+// reference, and records that reference as Go's, under the bookkeeping lock
+// so that Go's count and the owner's foreign count never disagree.
+func (f *Front) produce(out *Handle, call func(*Handle) Status) error {
 	s, err := f.open()
 	if err != nil {
 		return err
@@ -279,32 +292,11 @@ func (f *Front) Create(size uint64, out *Handle) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var h Handle
-	if err := f.check(f.b.ForeignCreate(size, &h)); err != nil {
+	if err := f.check(call(&h)); err != nil {
 		return err
 	}
 	s.addRef(h)
 	*out = h
-	return nil
-}
-
-// Snapshot snapshots a resource; the snapshot's one reference is Go's
-// (fh_snapshot).
-func (f *Front) Snapshot(h Handle, out *Handle) error {
-	s, err := f.open()
-	if err != nil {
-		return err
-	}
-	if out == nil {
-		return table.Fail(table.NullArgument, "out is NULL")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var snap Handle
-	if err := f.check(f.b.ForeignSnapshot(h, &snap)); err != nil {
-		return err
-	}
-	s.addRef(snap)
-	*out = snap
 	return nil
 }
 
