@@ -14,14 +14,14 @@ from fuzzharness.model import OwnershipModel
 
 OK = Status.OK
 
-#: The strategies each target implements, and one it does not.
+#: The strategies each target implements on its own (the programs' classes).
 STRATEGIES = {
     "rust": (Strategy.IMMEDIATE, Strategy.EPOCH),
     "go": (Strategy.IMMEDIATE, Strategy.GO_CLEANUP),
 }
-#: A strategy of the contract the target does not implement. The Rust shim (ABI 1.1) also
+#: Strategies of the contract the target does not implement. The Rust shim (ABI 1.1) also
 #: accepts GUARDED and GO_CLEANUP, as the owner of a cross-runtime pair (see test_pair.py).
-FOREIGN_STRATEGY = {"go": Strategy.EPOCH}
+FOREIGN_STRATEGY = {"go": (Strategy.EPOCH, Strategy.GUARDED)}
 
 #: (target, strategy) pairs for ``pytest.mark.parametrize("target, strategy", ...)``.
 TARGET_STRATEGIES = [(t, s) for t in TARGETS for s in STRATEGIES[t]]
