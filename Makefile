@@ -58,6 +58,8 @@ test-rust:
 	cd rust_shim && cargo test --locked --quiet --features mutants
 	cd rust_shim && cargo clippy --locked --quiet --all-targets -- -D warnings
 	cd rust_shim && cargo clippy --locked --quiet --all-targets --features mutants -- -D warnings
+	cd rust_shim && RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --locked --quiet
+	cd rust_shim && RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --locked --quiet --features mutants
 
 test-go:
 	cd go_shim && go vet ./... && go vet -tags mutants ./...

@@ -6,7 +6,7 @@
 //! (thread-local); it is replaced by the next failed call of the same thread
 //! and never cleared by a successful one. (The test mutant
 //! `FH_MUTANT_SHARED_LAST_ERROR` replaces the thread-local message by a
-//! process-wide one, see [`crate::mutants`].)
+//! process-wide one, see `crate::mutants` (the `mutants` feature).)
 
 use std::cell::RefCell;
 use std::fmt;

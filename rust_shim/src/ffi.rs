@@ -2,7 +2,7 @@
 //! `fuzzharness_decls.h`, and the only module of the crate with `unsafe`.
 //!
 //! Every export has the header's name, parameter names and types, returns an
-//! `fh_status` (`i32`) and runs its whole body inside [`ffi_boundary!`]
+//! `fh_status` (`i32`) and runs its whole body inside `ffi_boundary!`
 //! (as do the backend table's `foreign_*` entries, which are NOT exported:
 //! they are reached only through `fh_backend_table`'s function pointers, so
 //! the library's exported symbols stay exactly the header's functions):
@@ -10,8 +10,8 @@
 //! `"fh_xxx: panic: <payload>"`, and an error becomes its status with the
 //! message `"fh_xxx: <reason>"` as the calling thread's last error. Pointers
 //! become `Option`s here and are checked by [`crate::api`] in the header's
-//! order (session first, NULL second). Byte buffers become [`RawIn`] and
-//! [`RawOut`], which create a slice only once the safe layer has checked the
+//! order (session first, NULL second). Byte buffers become `RawIn` and
+//! `RawOut`, which create a slice only once the safe layer has checked the
 //! length, so a bogus length is reported, never dereferenced.
 //!
 //! Also here: the `CLOCK_MONOTONIC` reading of [`monotonic_ns`] and the call

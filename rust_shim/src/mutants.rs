@@ -18,7 +18,7 @@
 //!   the boundary (`FH_PANIC`);
 //! * `STALE_USE_AFTER_FREE`, `DOUBLE_RELEASE` (immediate strategy only): the
 //!   release that kills a resource frees its bytes but the session keeps a raw
-//!   pointer to them by slot ([`crate::ffi::RawBytes`]); while the slot is
+//!   pointer to them by slot (`crate::ffi::RawBytes`); while the slot is
 //!   not reused, a read/write through a stale handle of it copies through the
 //!   dangling pointer, a release through it frees the memory again
 //!   (`crate::session::mutant`);
@@ -29,7 +29,7 @@
 //! * `BOUNDS_OFF_BY_ONE`: [`bounds_slack`] lets the range check accept
 //!   `offset + len == size + 1` (resources of at least one byte) and the copy
 //!   goes one byte past the heap allocation through
-//!   [`crate::ffi::read_past_end`] / [`crate::ffi::write_past_end`];
+//!   `crate::ffi::read_past_end` / `crate::ffi::write_past_end`;
 //! * `RACY_ACQUIRE`, `RACY_REFCOUNT`, `UNSYNC_WRITER`: racy variants of
 //!   acquire/release/write with a [`race_window`] (or a yield per byte) where
 //!   another thread can interleave;

@@ -47,7 +47,7 @@ mod mutant;
 
 /// How long `fh_quiesce` waits for deferred reclamation. (In `mutants`
 /// builds, while `FH_MUTANT_RECLAIM_NEVER` is active, the bound is
-/// [`crate::mutants::MUTANT_QUIESCE_TIMEOUT`] instead.)
+/// `crate::mutants::MUTANT_QUIESCE_TIMEOUT` instead.)
 pub const QUIESCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest sleep of `fh_quiesce` between two calls of the foreign
