@@ -65,28 +65,41 @@ class MinResult:
                 "candidates": self.candidates, "complete": self.complete, "note": self.note}  # fmt: skip
 
 
+def _drop_ops(
+    ops: tuple, dropped: set[int], pool: dict[int, int | None] | None = None
+) -> tuple[list, dict[int, int | None]]:
+    """``ops`` without the positions ``dropped`` and without every op naming a handle a
+    dropped op produced; the kept ops' handle operands are renumbered. Returns the kept ops
+    and the renumbering of the handles these ops produce (old index -> new, None: dropped).
+
+    ``pool``: for a thread of a concurrent program, the renumbering of the setup's handles,
+    which its ``hK`` operands name (its own ``lK`` go through its own renumbering)."""
+    mapping: dict[int, int | None] = {}
+    old = new = 0
+    kept = []
+    for i, op in enumerate(ops):
+        handle = getattr(op, "handle", None)
+        dead = i in dropped
+        if not dead and hasattr(handle, "index"):  # Ref, Tweak or (concurrent) Local
+            table = pool if pool is not None and isinstance(handle, (Ref, Tweak)) else mapping
+            index = table.get(handle.index)
+            if index is None:
+                dead = True
+            else:
+                op = dataclasses.replace(op, handle=dataclasses.replace(handle, index=index))
+        if op.produces_handle:
+            mapping[old] = None if dead else new
+            old += 1
+            new += 0 if dead else 1
+        if not dead:
+            kept.append(op)
+    return kept, mapping
+
+
 def remove_ops(program: Program, drop: set[int]) -> Program:
     """``program`` without the ops at positions ``drop`` and without every op that
     names a handle they produced; handle slots are renumbered."""
-    mapping: dict[int, int | None] = {}
-    produced_old = produced_new = 0
-    kept = []
-    for i, op in enumerate(program.ops):
-        handle = getattr(op, "handle", None)
-        dead = i in drop
-        if not dead and isinstance(handle, (Ref, Tweak)):
-            new_index = mapping.get(handle.index)
-            if new_index is None:
-                dead = True
-            else:
-                op = dataclasses.replace(op, handle=dataclasses.replace(handle, index=new_index))
-        if op.produces_handle:
-            mapping[produced_old] = None if dead else produced_new
-            produced_old += 1
-            produced_new += 0 if dead else 1
-        if not dead:
-            kept.append(op)
-    return Program(program.config, tuple(kept))
+    return Program(program.config, tuple(_drop_ops(program.ops, drop)[0]))
 
 
 def _ddmin_candidates(program: Program, n: int) -> list[Program]:
@@ -203,34 +216,12 @@ def remove_units(program: Any, drop: set[tuple[int, int]]) -> Any | None:
     """``program`` without the units ``drop`` (see :func:`concurrent_units`), without every
     op naming a handle they produced (pool ``hK`` or a thread's own ``lK``, renumbered),
     and without the threads left empty; None when no thread op is left."""
-    from .concurrent_program import ConcurrentProgram, Local
+    from .concurrent_program import ConcurrentProgram
 
-    def walk(ops: tuple, dropped: set[int], pool: dict[int, int | None] | None) -> tuple[list, dict[int, int | None]]:
-        mapping: dict[int, int | None] = {}
-        old = new = 0
-        kept = []
-        for i, op in enumerate(ops):
-            handle = getattr(op, "handle", None)
-            dead = i in dropped
-            if not dead and isinstance(handle, (Ref, Tweak, Local)):
-                table = mapping if isinstance(handle, Local) or pool is None else pool
-                index = table.get(handle.index)
-                if index is None:
-                    dead = True
-                else:
-                    op = dataclasses.replace(op, handle=dataclasses.replace(handle, index=index))
-            if op.produces_handle:
-                mapping[old] = None if dead else new
-                old += 1
-                new += 0 if dead else 1
-            if not dead:
-                kept.append(op)
-        return kept, mapping
-
-    setup, pool = walk(program.setup, {i for t, i in drop if t == -1}, None)
+    setup, pool = _drop_ops(program.setup, {i for t, i in drop if t == -1})
     threads = []
     for t, ops in enumerate(program.threads):
-        kept, _ = walk(ops, {i for u, i in drop if u == t}, pool)
+        kept, _ = _drop_ops(ops, {i for u, i in drop if u == t}, pool)
         if kept:
             threads.append(tuple(kept))
     if not threads:
