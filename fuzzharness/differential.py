@@ -106,10 +106,20 @@ def render_observation(obs: Observation) -> str:
     return text
 
 
-def expected_trace(program: Program, pair: bool = False) -> list[Observation]:
+def expected_trace(program: Program, pair: bool = False) -> tuple[Observation, ...]:
     """The model's prediction for every step of ``program`` (``pair``: on a
-    cross-runtime pair, with per-runtime counts)."""
-    return run_program(program, ModelBackend(pair), deferred_strategy=1)
+    cross-runtime pair, with per-runtime counts).
+
+    Memoized (the model is deterministic and programs are immutable): one fuzzed
+    program's prediction is asked for by the pair/single cross-check, by
+    :func:`check_program`, by triage and by the leak check, and the model is the
+    costliest step of the checked pipeline."""
+    return _expected_trace(program, pair)
+
+
+@functools.lru_cache(maxsize=256)
+def _expected_trace(program: Program, pair: bool) -> tuple[Observation, ...]:
+    return tuple(run_program(program, ModelBackend(pair), deferred_strategy=1))
 
 
 @functools.lru_cache(maxsize=None)
@@ -237,14 +247,10 @@ def check_program(
     pair and a single-runtime target are compared). ``pairs``: the names of the
     pair targets (default: from the registry)."""
     steps = steps_of(program)
-    expected: dict[bool, list[Observation]] = {}
     found = []
     clean: list[tuple[str, list[Observation]]] = []
     for target, trace in traces.items():
-        pair = is_pair_target(target, pairs)
-        if pair not in expected:
-            expected[pair] = expected_trace(program, pair)
-        div = check_against_model(target, steps, expected[pair], trace)
+        div = check_against_model(target, steps, expected_trace(program, is_pair_target(target, pairs)), trace)
         if div is None:
             clean.append((target, trace))
         else:

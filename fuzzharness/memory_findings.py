@@ -87,7 +87,6 @@ def leak_findings(
     """``findings`` with leak divergences turned into leak findings and LSan leaks added."""
     from .differential import is_pair_target
 
-    expected: dict[bool, Any] = {}
     out = []
     leaked: dict[str, Finding] = {}
     for finding in findings:
@@ -96,10 +95,7 @@ def leak_findings(
             out.append(finding)
             continue
         target = div["target"]
-        pair = is_pair_target(target)
-        if pair not in expected:
-            expected[pair] = expected_trace(program, pair)
-        evidence = leak_evidence(program, traces[target], expected[pair], div["step"])
+        evidence = leak_evidence(program, traces[target], expected_trace(program, is_pair_target(target)), div["step"])
         if evidence is None:
             out.append(finding)
             continue
