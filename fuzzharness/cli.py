@@ -16,9 +16,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .contract import ABI_MAJOR, ABI_MINOR, Mutant
-from .errors import FuzzHarnessError, InvalidArgument, UserError
+from fuzzharness import __version__
+from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, Mutant, parse_mutant
+from fuzzharness.errors import FuzzHarnessError, InvalidArgument, UserError
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -37,13 +37,10 @@ def _positive(kind: type) -> Any:
 
 
 def _mutant(text: str) -> int:
-    if text.isdigit():
-        return int(text)
     try:
-        return Mutant[text.upper().replace("-", "_")]
-    except KeyError:
-        names = ", ".join(f.name.lower().replace("_", "-") for f in Mutant)
-        raise argparse.ArgumentTypeError(f"unknown mutant {text!r} (known: {names})") from None
+        return parse_mutant(text)
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -220,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .registry import build, load_registry, select_targets
+    from fuzzharness.contract.registry import build, load_registry, select_targets
 
     # Without --target: every single-runtime target (a pair is built by building its members).
     specs = select_targets(args.target) if args.target else [s for s in load_registry().values() if not s.pair]
@@ -228,15 +225,15 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"building {spec.name} ({args.variant}) ...", file=sys.stderr, flush=True)
         path = build(spec, args.variant)
         print(f"built {spec.name} ({args.variant}): {path}")
-    from ._native import build_runner
+    from fuzzharness.contract.bindings import build_runner
 
     print(f"built native runner: {build_runner()}")
     return EXIT_CLEAN
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    from .registry import load_registry
-    from .supervisor import TargetWorker
+    from fuzzharness.contract.registry import load_registry
+    from fuzzharness.execution.supervisor import TargetWorker
 
     rows = []
     for spec in load_registry().values():
@@ -259,7 +256,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
         return EXIT_CLEAN
     from rich.table import Table
 
-    from .progress import make_console
+    from fuzzharness.report.progress import make_console
 
     table = Table(title=f"targets (harness speaks contract ABI {ABI_MAJOR}.{ABI_MINOR})")
     for col in ("target", "language", "variant", "built", "abi", "strategies", "library"):
@@ -272,8 +269,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    from .fuzzer import FuzzOptions, run_fuzz
-    from .progress import FuzzProgress, print_summary
+    from fuzzharness.lanes.fuzz import FuzzOptions, run_fuzz
+    from fuzzharness.report.progress import FuzzProgress, print_summary
 
     seconds = args.seconds if args.seconds or args.runs else 30.0
     if args.mutant and args.variant == "release":
@@ -290,14 +287,14 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_ops=args.max_ops,
     )
-    from .registry import select_targets
+    from fuzzharness.contract.registry import select_targets
 
     for spec in select_targets(options.targets):
         spec.library(options.variant)  # a bad name or an unbuilt target: exit 2 before any display
     with FuzzProgress(options, enabled=not args.json) as progress:
         summary = run_fuzz(options, progress.update)
     if summary.fatal is not None:
-        from . import errors
+        from fuzzharness import errors
 
         name, message = summary.fatal
         cls = getattr(errors, name, None)
@@ -312,7 +309,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
-    from .repro import reproduce
+    from fuzzharness.findings.repro import reproduce
 
     results = [reproduce(p, args.times, args.targets, args.variant, args.timeout, args.mutant) for p in args.paths]
     if args.json:
@@ -335,7 +332,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_abi_check(args: argparse.Namespace) -> int:
-    from .abi_check import check_all
+    from fuzzharness.contract.abi_check import check_all
 
     problems = check_all(built=args.built)
     for problem in problems:
@@ -347,7 +344,7 @@ def cmd_abi_check(args: argparse.Namespace) -> int:
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    from .throughput import measure, print_table
+    from fuzzharness.bench.throughput import measure, print_table
 
     rows = measure(args.targets, args.programs, args.seed)
     if args.json:
@@ -358,7 +355,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
-    from .stress import StressOptions, print_summary, run_stress
+    from fuzzharness.lanes.stress import StressOptions, print_summary, run_stress
 
     if args.mutant and args.variant == "release":
         raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
@@ -395,7 +392,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def cmd_stress_bench(args: argparse.Namespace) -> int:
-    from .stress_bench import measure, print_report
+    from fuzzharness.bench.stress_bench import measure, print_report
 
     report = measure(args.targets)
     if args.json:
@@ -406,8 +403,8 @@ def cmd_stress_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchOptions, BenchProgress, parse_mix, print_summary, run_bench
-    from .registry import select_targets
+    from fuzzharness.bench.reclamation import BenchOptions, BenchProgress, parse_mix, print_summary, run_bench
+    from fuzzharness.contract.registry import select_targets
 
     def listed(text: str, what: str, kind: type = str) -> list:
         items = [t.strip() for t in text.split(",") if t.strip()]
@@ -446,14 +443,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
-    from .mutants import print_table, run_suite, to_json, undetected
+    from fuzzharness.lanes.mutants import print_table, run_suite, to_json, undetected
 
     def progress(row: Any) -> None:
         if not args.json:
             print(f"  {row.mutant}/{row.target}: {row.status}" + (f" ({row.kind}, {row.seconds} s)" if row.kind else ""),
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    from .contract import Mutant
 
     chosen = args.mutant or [int(m) for m in Mutant if m != Mutant.NONE]
     excluded = set(args.exclude)
@@ -470,8 +466,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    from .campaign import load_config, parse_duration, run_campaign
-    from .lanes import LANES
+    from fuzzharness.lanes.campaign import load_config, parse_duration, run_campaign
+    from fuzzharness.lanes.slices import LANES
 
     config = load_config(args.config)
     if args.targets:
@@ -519,7 +515,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign_bench(args: argparse.Namespace) -> int:
-    from .campaign import bench, load_config
+    from fuzzharness.lanes.campaign import bench, load_config
 
     config = load_config(args.config)
     if args.targets:
@@ -528,7 +524,7 @@ def cmd_campaign_bench(args: argparse.Namespace) -> int:
         config.jobs = args.jobs
     result = bench(config, args.seconds, lambda m: print(f"campaign-bench: {m}", file=sys.stderr, flush=True))
     if args.out:
-        from .durable import write_atomic
+        from fuzzharness.findings.durable import write_atomic
 
         write_atomic(args.out / "bench.json", json.dumps(result, indent=2) + "\n")
     if args.json:
@@ -545,7 +541,7 @@ def cmd_campaign_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_covfuzz(args: argparse.Namespace) -> int:
-    from .coverage import run_lane
+    from fuzzharness.lanes.coverage import run_lane
 
     if args.mutant and not args.variant.startswith("mutants"):
         raise InvalidArgument("--mutant needs a coverage variant with mutant injection: add --variant mutants-cov")
@@ -572,7 +568,7 @@ def cmd_covfuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_corpus_min(args: argparse.Namespace) -> int:
-    from .coverage import minimize_corpus
+    from fuzzharness.lanes.coverage import minimize_corpus
 
     result = minimize_corpus([t for t in args.targets.split(",") if t], args.corpus, args.variant, args.mutant)
     print(f"corpus {args.corpus}: {result['before']} -> {result['after']} inputs")

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from fuzzharness.contract.registry import load_registry
 from fuzzharness.errors import TargetNotBuilt
-from fuzzharness.registry import load_registry
 
 # The Go runtime must come after faulthandler (see shared/TOOLCHAIN-FACTS.md).
 faulthandler.enable()
@@ -40,7 +40,7 @@ def load_library(target: str):
     and two Go libraries (release and mutants) cannot share a process. Mutants
     variants run in worker subprocesses (see isolation/ and quality/).
     """
-    from fuzzharness._native import Library
+    from fuzzharness.contract.bindings import Library
 
     if target not in _LOADED:
         _LOADED[target] = Library(library_path(target))

@@ -20,8 +20,9 @@ use crate::buffer::{ItemSink, Sink, Source};
 use crate::contract::{
     FH_ABI_MAJOR, FH_ABI_MINOR, FH_ALREADY_INITIALIZED, FH_NOT_INITIALIZED, FH_UNSUPPORTED,
 };
-use crate::error::{self, required, Error, Result};
-use crate::ffi::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
+use crate::ctypes::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
+use crate::error::{required, Error, Result};
+use crate::last_error;
 use crate::session::Session;
 use crate::sync;
 use crate::table::Side;
@@ -231,7 +232,7 @@ pub fn attach_backend(backend: Option<&fh_backend>) -> Result<()> {
 pub fn last_error<'a>(buf: Option<impl Sink<'a>>, out_len: Option<&mut usize>) -> Result<()> {
     let out_len = required(out_len, "out_len")?;
     let buf = required(buf, "buf")?;
-    let message = error::last();
+    let message = last_error::get();
     if let Some(room) = buf.byte_len().checked_sub(1) {
         let n = message.len().min(room);
         let dst = buf.into_prefix(n + 1);
@@ -242,8 +243,8 @@ pub fn last_error<'a>(buf: Option<impl Sink<'a>>, out_len: Option<&mut usize>) -
     Ok(())
 }
 
-/// `fh_test_set_mutant`.
+/// `fh_test_set_mutant`, with `bugs` the boundary's real memory errors.
 #[cfg(feature = "mutants")]
-pub fn set_mutant(mutant: u32) -> Result<()> {
-    crate::mutants::set(mutant)
+pub fn set_mutant(mutant: u32, bugs: crate::mutants::MemoryBugs) -> Result<()> {
+    crate::mutants::set(mutant, bugs)
 }

@@ -1,14 +1,9 @@
-//! Errors of the safe layer and the per-thread last-error message.
+//! Errors of the safe layer.
 //!
 //! An [`Error`] is a contract status plus a message that does not yet name
 //! the function: the boundary in [`crate::ffi`] prefixes `"fh_xxx: "` when it
-//! records the message with [`set_last`]. Each thread has its own message
-//! (thread-local); it is replaced by the next failed call of the same thread
-//! and never cleared by a successful one. (The test mutant
-//! `FH_MUTANT_SHARED_LAST_ERROR` replaces the thread-local message by a
-//! process-wide one, see `crate::mutants` (the `mutants` feature).)
+//! records the message as the thread's last error (see [`crate::last_error`]).
 
-use std::cell::RefCell;
 use std::fmt;
 
 use crate::contract::FH_NULL_ARGUMENT;
@@ -64,32 +59,4 @@ impl std::error::Error for Error {}
 /// `Some(value)` or `FH_NULL_ARGUMENT` naming `parameter`.
 pub fn required<T>(value: Option<T>, parameter: &str) -> Result<T> {
     value.ok_or_else(|| Error::null(parameter))
-}
-
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
-/// Replaces the calling thread's last-error message.
-///
-/// Does nothing while the thread's locals are being destroyed (a call from a
-/// thread-local destructor still returns its status).
-pub fn set_last(message: String) {
-    #[cfg(feature = "mutants")]
-    if crate::mutants::set_shared_last_error(&message) {
-        return;
-    }
-    // Ignoring the AccessError: during thread teardown there is nobody left to read it.
-    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
-}
-
-/// The calling thread's last-error message ("" if it has had no error).
-pub fn last() -> String {
-    #[cfg(feature = "mutants")]
-    if let Some(message) = crate::mutants::shared_last_error() {
-        return message;
-    }
-    LAST_ERROR
-        .try_with(|last| last.borrow().clone())
-        .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 //! With the flag, a session records one `fh_reclaim_event` each time the
 //! memory of a resource is really freed (not what `fh_shutdown` frees):
 //!
-//! * `released_ns`: [`crate::ffi::monotonic_ns`] read by the release that made
+//! * `released_ns`: [`crate::clock::monotonic_ns`] read by the release that made
 //!   the resource die (both runtimes' counts zero), under the table lock;
 //! * `freed_ns`: read right after the bytes went back to the allocator: in
 //!   that same release for `IMMEDIATE` and `GUARDED` (and for a resource the
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ffi::fh_reclaim_event;
+use crate::ctypes::fh_reclaim_event;
 
 /// Events a session's ring holds before it drops new ones.
 pub const RING_CAPACITY: usize = 65_536;

@@ -1,5 +1,7 @@
-//! The C ABI: the `#[repr(C)]` structs and the `extern "C"` exports of
-//! `fuzzharness_decls.h`, and the only module of the crate with `unsafe`.
+//! The C ABI: the `extern "C"` exports of `fuzzharness_decls.h`, and the
+//! only module of the crate with `unsafe`. The top layer: nothing in the
+//! crate uses it (the `#[repr(C)]` structs it passes are in
+//! [`crate::ctypes`], at the bottom).
 //!
 //! Every export has the header's name, parameter names and types, returns an
 //! `fh_status` (`i32`) and runs its whole body inside `ffi_boundary!`
@@ -14,8 +16,9 @@
 //! `RawOut`, which create a slice only once the safe layer has checked the
 //! length, so a bogus length is reported, never dereferenced.
 //!
-//! Also here: the `CLOCK_MONOTONIC` reading of [`monotonic_ns`] and the call
-//! of the foreign runtime's collector registered through the backend table.
+//! Also here: the call of the foreign runtime's collector registered through
+//! the backend table, and (`mutants` builds) the real memory errors of the
+//! test mutants, handed down to `crate::mutants` by `fh_test_set_mutant`.
 //!
 //! # Safety (all exports)
 //!
@@ -32,133 +35,15 @@ use std::sync::Mutex;
 
 use crate::api;
 use crate::buffer::{ItemSink, Sink, Source};
+use crate::clock::monotonic_ns;
 use crate::contract::{FH_ABI_MAJOR, FH_ABI_MINOR, FH_OK, FH_PANIC};
-use crate::error::{self, Result};
+use crate::ctypes::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
+use crate::error::Result;
+use crate::last_error;
+#[cfg(feature = "mutants")]
+use crate::mutants::{MemoryBugs, RawBytes};
 use crate::sync::lock;
 use crate::table::Side;
-
-/// Session configuration, read by `fh_init` (the callee copies it).
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct fh_config {
-    /// Number of slots, 1..1048576 (2^20).
-    pub capacity: u32,
-    /// An `fh_reclaim_strategy`.
-    pub strategy: u32,
-    /// `fh_create(size)` with `size >` this gives `FH_EXHAUSTED`.
-    pub max_resource_bytes: u64,
-    /// `live_bytes` may never exceed this.
-    pub max_total_bytes: u64,
-    /// `fh_config_flag` bits (`FH_FLAG_RECLAIM_EVENTS`); others must be 0.
-    pub flags: u64,
-}
-
-/// Counters of the open session.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct fh_stats {
-    /// Resources alive by reference count.
-    pub live_resources: u64,
-    /// Sum of the sizes of live resources.
-    pub live_bytes: u64,
-    /// Resources ever created, snapshots included.
-    pub created: u64,
-    /// Resources whose memory has been freed.
-    pub reclaimed: u64,
-    /// Dead resources whose memory is not reclaimed yet.
-    pub pending_resources: u64,
-    /// Sum of the sizes of pending resources.
-    pub pending_bytes: u64,
-}
-
-/// What `fh_info` reports about one live resource.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct fh_resource_info {
-    /// Bytes, fixed at creation.
-    pub size: u64,
-    /// Current reference count, >= 1.
-    pub refs: u32,
-    /// 1 for a snapshot, 0 otherwise.
-    pub read_only: u32,
-}
-
-/// One freed resource, recorded with `FH_FLAG_RECLAIM_EVENTS`.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct fh_reclaim_event {
-    /// The dead resource's handle.
-    pub handle: u64,
-    /// Its size.
-    pub bytes: u64,
-    /// `CLOCK_MONOTONIC` ns when it died (both runtimes' counts zero).
-    pub released_ns: u64,
-    /// `CLOCK_MONOTONIC` ns when its memory was really freed.
-    pub freed_ns: u64,
-    /// The session's `fh_reclaim_strategy`.
-    pub strategy: u32,
-    /// 0.
-    pub reserved: u32,
-}
-
-/// A cross-runtime owner's function table (`fh_backend_table`): the foreign
-/// entries act as the FOREIGN runtime on this library's session, the others
-/// are this library's own exports.
-#[repr(C)]
-#[allow(non_camel_case_types)]
-#[derive(Debug, Default, Clone, Copy)]
-pub struct fh_backend {
-    /// `FH_ABI_MAJOR` of this library.
-    pub abi_major: u32,
-    /// `FH_ABI_MINOR` of this library.
-    pub abi_minor: u32,
-    /// [`fh_init`].
-    pub init: Option<unsafe extern "C" fn(config: *mut fh_config) -> i32>,
-    /// [`fh_shutdown`].
-    pub shutdown: Option<unsafe extern "C" fn(report: *mut fh_stats) -> i32>,
-    /// `fh_create`, the new reference is foreign.
-    pub foreign_create: Option<unsafe extern "C" fn(size: u64, out: *mut u64) -> i32>,
-    /// `fh_snapshot`, the new reference is foreign.
-    pub foreign_snapshot: Option<unsafe extern "C" fn(handle: u64, out: *mut u64) -> i32>,
-    /// `fh_acquire` of a foreign reference.
-    pub foreign_acquire: Option<unsafe extern "C" fn(handle: u64) -> i32>,
-    /// `fh_release` of a foreign reference, acknowledged now (`ack` = 1) or
-    /// later by `foreign_ack` (`ack` = 0).
-    pub foreign_release: Option<unsafe extern "C" fn(handle: u64, ack: u32) -> i32>,
-    /// Acknowledges an `ack` = 0 last foreign release of `handle`.
-    pub foreign_ack: Option<unsafe extern "C" fn(handle: u64) -> i32>,
-    /// [`fh_write`].
-    pub write:
-        Option<unsafe extern "C" fn(handle: u64, offset: u64, data: *mut u8, len: usize) -> i32>,
-    /// [`fh_read`].
-    pub read:
-        Option<unsafe extern "C" fn(handle: u64, offset: u64, buf: *mut u8, len: usize) -> i32>,
-    /// [`fh_info`].
-    pub info: Option<unsafe extern "C" fn(handle: u64, out: *mut fh_resource_info) -> i32>,
-    /// [`fh_get_stats`].
-    pub get_stats: Option<unsafe extern "C" fn(out: *mut fh_stats) -> i32>,
-    /// [`fh_quiesce`].
-    pub quiesce: Option<unsafe extern "C" fn() -> i32>,
-    /// [`fh_last_error`].
-    pub last_error:
-        Option<unsafe extern "C" fn(buf: *mut c_char, cap: usize, out_len: *mut usize) -> i32>,
-    /// Registers (NULL: unregisters) the foreign runtime's collector.
-    pub set_collector: Option<unsafe extern "C" fn(collect: Option<unsafe extern "C" fn()>) -> i32>,
-}
-
-const _: () =
-    assert!(std::mem::size_of::<fh_config>() == 32 && std::mem::align_of::<fh_config>() == 8);
-const _: () = assert!(
-    std::mem::size_of::<fh_reclaim_event>() == 40 && std::mem::align_of::<fh_reclaim_event>() == 8
-);
-const _: () = assert!(std::mem::size_of::<fh_backend>() == 8 + 14 * 8);
-const _: () =
-    assert!(std::mem::size_of::<fh_stats>() == 48 && std::mem::align_of::<fh_stats>() == 8);
-const _: () = assert!(std::mem::size_of::<fh_resource_info>() == 16);
 
 /// Runs the body of the export `$function` (a `Result<()>` expression),
 /// catching any panic, and returns its `fh_status`; records the last error.
@@ -167,11 +52,11 @@ macro_rules! ffi_boundary {
         match panic::catch_unwind(AssertUnwindSafe(|| -> Result<()> { $body })) {
             Ok(Ok(())) => FH_OK,
             Ok(Err(error)) => {
-                error::set_last(format!("{}: {}", $function, error.message()));
+                last_error::set(format!("{}: {}", $function, error.message()));
                 error.status()
             }
             Err(payload) => {
-                error::set_last(format!(
+                last_error::set(format!(
                     "{}: panic: {}",
                     $function,
                     panic_message(payload.as_ref())
@@ -306,21 +191,6 @@ impl<'a, T> ItemSink<'a, T> for RawItems<'a, T> {
         // number of items the library holds, so the slice fits in memory.
         unsafe { slice::from_raw_parts_mut(self.ptr, n) }
     }
-}
-
-/// `CLOCK_MONOTONIC` now, in nanoseconds: the clock of C's
-/// `clock_gettime(CLOCK_MONOTONIC)`, read through it.
-pub fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec to write; CLOCK_MONOTONIC exists on
-    // every Linux, so the call cannot fail.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) failed");
-    // Both fields are non-negative for CLOCK_MONOTONIC.
-    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// The foreign runtime's collector, registered through `set_collector`
@@ -602,38 +472,30 @@ extern "C" fn set_collector(collect: Option<unsafe extern "C" fn()>) -> i32 {
     })
 }
 
-/// A zero-filled buffer of `len` bytes, or `None` if the allocator refuses.
-///
-/// Through `alloc_zeroed` (calloc): a large buffer comes from fresh pages the
-/// kernel zero-fills on first touch, so creating a 4 GiB resource costs
-/// microseconds instead of the seconds `Vec::resize(len, 0)` spends writing
-/// every page (a create of limit tier 7 used to look like a hang).
-pub fn try_zeroed_bytes(len: usize) -> Option<Vec<u8>> {
-    if len == 0 {
-        return Some(Vec::new());
-    }
-    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
-    // SAFETY: `layout` has a non-zero size (len > 0).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `ptr` comes from the global allocator with the layout of
-    // `[u8; len]` (align 1), and all `len` bytes are initialized (zero).
-    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
-}
-
 /// Switches the process-wide test mutant (`mutants` builds only).
 #[cfg(feature = "mutants")]
 #[no_mangle]
 pub extern "C" fn fh_test_set_mutant(mutant: u32) -> i32 {
-    ffi_boundary!("fh_test_set_mutant", api::set_mutant(mutant))
+    ffi_boundary!("fh_test_set_mutant", api::set_mutant(mutant, MEMORY_BUGS))
 }
+
+/// The real memory errors of the test mutants (see [`MemoryBugs`]), below.
+/// Their bodies are unsound on purpose: each performs the bug it is named
+/// after, so that a sanitizer (or the kernel) reports it.
+#[cfg(feature = "mutants")]
+const MEMORY_BUGS: MemoryBugs = MemoryBugs {
+    write_through_null,
+    read_past_end,
+    write_past_end,
+    read_freed,
+    write_freed,
+    free_again,
+};
 
 /// `FH_MUTANT_SEGFAULT` and `FH_MUTANT_MAGIC_CRASH`: a real write through a
 /// null pointer (SIGSEGV).
 #[cfg(feature = "mutants")]
-pub(crate) fn write_through_null() -> ! {
+fn write_through_null() -> ! {
     let null: *mut u8 = std::hint::black_box(std::ptr::null_mut());
     // SAFETY: none, on purpose: this mutant must crash the process. The
     // store is volatile so that it is performed, not optimized out.
@@ -641,86 +503,11 @@ pub(crate) fn write_through_null() -> ! {
     unreachable!("a write through NULL returned");
 }
 
-/// `FH_MUTANT_ABORT`: a panic in an `extern "C"` function, which cannot
-/// unwind: the runtime aborts the process before the boundary sees it.
-#[cfg(feature = "mutants")]
-pub(crate) extern "C" fn uncaught_panic() -> ! {
-    panic!("FH_MUTANT_ABORT: the trigger write panicked across extern \"C\"");
-}
-
-/// The address and length of a resource's heap bytes, kept as a raw pointer by
-/// the mutants `FH_MUTANT_STALE_USE_AFTER_FREE` and `FH_MUTANT_DOUBLE_RELEASE`
-/// after the bytes are freed (`mutants` builds only).
-///
-/// Its methods are safe to call but unsound on purpose: once the bytes are
-/// freed, [`RawBytes::read`] and [`RawBytes::write`] touch freed heap memory
-/// (heap-use-after-free under AddressSanitizer) and [`RawBytes::free`] frees
-/// it again (double-free). Only those mutants create one.
-#[cfg(feature = "mutants")]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct RawBytes {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: none, on purpose (see the type): a RawBytes is only an address.
-#[cfg(feature = "mutants")]
-unsafe impl Send for RawBytes {}
-// SAFETY: as for Send.
-#[cfg(feature = "mutants")]
-unsafe impl Sync for RawBytes {}
-
-#[cfg(feature = "mutants")]
-impl RawBytes {
-    /// The address of `bytes`, a `Box<[u8]>`'s contents about to be freed.
-    pub(crate) fn of(bytes: &mut [u8]) -> Self {
-        Self {
-            ptr: bytes.as_mut_ptr(),
-            len: bytes.len(),
-        }
-    }
-
-    /// Length of the allocation in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Copies `dst.len()` bytes from `offset` (checked against `len` by the
-    /// caller) out of the memory, freed or not.
-    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) {
-        let src = std::hint::black_box(self.ptr.wrapping_add(offset));
-        // SAFETY: none once the memory is freed: this is the mutant's
-        // use-after-free (a real read of freed heap memory).
-        unsafe { std::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
-    }
-
-    /// Copies `src` to `offset` (checked against `len` by the caller) into the
-    /// memory, freed or not.
-    pub(crate) fn write(&self, offset: usize, src: &[u8]) {
-        let dst = std::hint::black_box(self.ptr.wrapping_add(offset));
-        // SAFETY: none once the memory is freed: this is the mutant's
-        // use-after-free (a real write to freed heap memory).
-        unsafe { std::ptr::copy(src.as_ptr(), dst, src.len()) };
-    }
-
-    /// Frees the memory as the `Box<[u8]>` it was (nothing for 0 bytes, which
-    /// were never allocated).
-    pub(crate) fn free(self) {
-        if self.len == 0 {
-            return;
-        }
-        let slice = std::ptr::slice_from_raw_parts_mut(std::hint::black_box(self.ptr), self.len);
-        // SAFETY: none, on purpose: the Box was freed already, so this is the
-        // mutant's double free (a real second free() of the allocation).
-        drop(unsafe { Box::from_raw(slice) });
-    }
-}
-
 /// `FH_MUTANT_BOUNDS_OFF_BY_ONE`: copies `dst.len()` bytes of `bytes` from
 /// `offset` where `offset + dst.len()` may be `bytes.len() + 1`: the copy
 /// reads one byte past the end of the heap allocation (heap-buffer-overflow).
 #[cfg(feature = "mutants")]
-pub(crate) fn read_past_end(bytes: &[u8], offset: usize, dst: &mut [u8]) {
+fn read_past_end(bytes: &[u8], offset: usize, dst: &mut [u8]) {
     let src = std::hint::black_box(bytes.as_ptr().wrapping_add(offset));
     // SAFETY: none, on purpose: the last byte is outside the allocation.
     unsafe { std::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
@@ -730,8 +517,49 @@ pub(crate) fn read_past_end(bytes: &[u8], offset: usize, dst: &mut [u8]) {
 /// `offset + src.len()` may be `bytes.len() + 1`: the copy writes one byte
 /// past the end of the heap allocation (heap-buffer-overflow).
 #[cfg(feature = "mutants")]
-pub(crate) fn write_past_end(bytes: &mut [u8], offset: usize, src: &[u8]) {
+fn write_past_end(bytes: &mut [u8], offset: usize, src: &[u8]) {
     let dst = std::hint::black_box(bytes.as_mut_ptr().wrapping_add(offset));
     // SAFETY: none, on purpose: the last byte is outside the allocation.
     unsafe { std::ptr::copy(src.as_ptr(), dst, src.len()) };
+}
+
+/// The pointer back from a [`RawBytes`] address (its provenance was exposed).
+#[cfg(feature = "mutants")]
+fn pointer(bytes: RawBytes) -> *mut u8 {
+    std::hint::black_box(std::ptr::with_exposed_provenance_mut(bytes.address()))
+}
+
+/// `FH_MUTANT_STALE_USE_AFTER_FREE`, `FH_MUTANT_GUARD_ONE_SIDE`: copies
+/// `dst.len()` bytes from `offset` (checked against the length by the caller)
+/// out of the memory, freed or not.
+#[cfg(feature = "mutants")]
+fn read_freed(bytes: RawBytes, offset: usize, dst: &mut [u8]) {
+    let src = pointer(bytes).wrapping_add(offset);
+    // SAFETY: none once the memory is freed: this is the mutant's
+    // use-after-free (a real read of freed heap memory).
+    unsafe { std::ptr::copy(src, dst.as_mut_ptr(), dst.len()) };
+}
+
+/// `FH_MUTANT_STALE_USE_AFTER_FREE`, `FH_MUTANT_GUARD_ONE_SIDE`: copies `src`
+/// to `offset` (checked against the length by the caller) into the memory,
+/// freed or not.
+#[cfg(feature = "mutants")]
+fn write_freed(bytes: RawBytes, offset: usize, src: &[u8]) {
+    let dst = pointer(bytes).wrapping_add(offset);
+    // SAFETY: none once the memory is freed: this is the mutant's
+    // use-after-free (a real write to freed heap memory).
+    unsafe { std::ptr::copy(src.as_ptr(), dst, src.len()) };
+}
+
+/// `FH_MUTANT_DOUBLE_RELEASE`: frees the memory as the `Box<[u8]>` it was
+/// (nothing for 0 bytes, which were never allocated).
+#[cfg(feature = "mutants")]
+fn free_again(bytes: RawBytes) {
+    if bytes.byte_len() == 0 {
+        return;
+    }
+    let slice = std::ptr::slice_from_raw_parts_mut(pointer(bytes), bytes.byte_len());
+    // SAFETY: none, on purpose: the Box was freed already, so this is the
+    // mutant's double free (a real second free() of the allocation).
+    drop(unsafe { Box::from_raw(slice) });
 }

@@ -18,7 +18,7 @@
 //!   the boundary (`FH_PANIC`);
 //! * `STALE_USE_AFTER_FREE`, `DOUBLE_RELEASE` (immediate strategy only): the
 //!   release that kills a resource frees its bytes but the session keeps a raw
-//!   pointer to them by slot (`crate::ffi::RawBytes`); while the slot is
+//!   pointer to them by slot ([`RawBytes`]); while the slot is
 //!   not reused, a read/write through a stale handle of it copies through the
 //!   dangling pointer, a release through it frees the memory again
 //!   (`crate::session::mutant`);
@@ -28,8 +28,8 @@
 //!   resource's `Arc`, so neither a release nor `fh_shutdown` frees it;
 //! * `BOUNDS_OFF_BY_ONE`: [`bounds_slack`] lets the range check accept
 //!   `offset + len == size + 1` (resources of at least one byte) and the copy
-//!   goes one byte past the heap allocation through
-//!   `crate::ffi::read_past_end` / `crate::ffi::write_past_end`;
+//!   goes one byte past the heap allocation through [`read_past_end`] /
+//!   [`write_past_end`];
 //! * `RACY_ACQUIRE`, `RACY_REFCOUNT`, `UNSYNC_WRITER`: racy variants of
 //!   acquire/release/write with a [`race_window`] (or a yield per byte) where
 //!   another thread can interleave;
@@ -52,9 +52,17 @@
 //!   give `FH_STALE_HANDLE`;
 //! * `GO_CACHE_USE_AFTER_FREE` and `CLEANUP_UNREACHABLE` are Go-only bugs:
 //!   `FH_UNSUPPORTED` here.
+//!
+//! The real memory errors (the write through NULL, the byte past the end, the
+//! use after free and the double free) need `unsafe`, so their code is in
+//! [`crate::ffi`], the crate's only unsafe module, which sits above every
+//! module that fires them. It hands them over as a [`MemoryBugs`] table with
+//! every `fh_test_set_mutant` ([`set`]); the modules below reach them through
+//! [`write_through_null`], [`read_past_end`], [`write_past_end`] and
+//! [`RawBytes`], all safe to call and unsound on purpose.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -65,6 +73,44 @@ use crate::sync::lock;
 
 static ACTIVE: AtomicU32 = AtomicU32::new(FH_MUTANT_NONE);
 
+/// The memory bugs installed by the first [`set`].
+static MEMORY_BUGS: OnceLock<MemoryBugs> = OnceLock::new();
+
+/// The memory errors of the mutants that corrupt memory for real, written
+/// with `unsafe` in [`crate::ffi`] and handed to [`set`]. Every entry is
+/// unsound on purpose: it performs the bug it is named after.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryBugs {
+    /// `SEGFAULT`, `MAGIC_CRASH`: a real write through a null pointer
+    /// (SIGSEGV).
+    pub write_through_null: fn() -> !,
+    /// `BOUNDS_OFF_BY_ONE`: copies `dst.len()` bytes of `bytes` from
+    /// `offset`, where `offset + dst.len()` may be `bytes.len() + 1`
+    /// (a heap-buffer-overflow read).
+    pub read_past_end: fn(bytes: &[u8], offset: usize, dst: &mut [u8]),
+    /// `BOUNDS_OFF_BY_ONE`: copies `src` into `bytes` at `offset`, where
+    /// `offset + src.len()` may be `bytes.len() + 1` (a heap-buffer-overflow
+    /// write).
+    pub write_past_end: fn(bytes: &mut [u8], offset: usize, src: &[u8]),
+    /// `STALE_USE_AFTER_FREE`, `GUARD_ONE_SIDE`: copies `dst.len()` bytes
+    /// from `offset` of the (freed) bytes at the address of `bytes`.
+    pub read_freed: fn(bytes: RawBytes, offset: usize, dst: &mut [u8]),
+    /// `STALE_USE_AFTER_FREE`, `GUARD_ONE_SIDE`: copies `src` to `offset` of
+    /// the (freed) bytes at the address of `bytes`.
+    pub write_freed: fn(bytes: RawBytes, offset: usize, src: &[u8]),
+    /// `DOUBLE_RELEASE`: frees the bytes at the address of `bytes` (a
+    /// `Box<[u8]>` freed already) again.
+    pub free_again: fn(bytes: RawBytes),
+}
+
+/// The installed memory bugs. Only a mutant made active by [`set`], which
+/// installs them first, fires one.
+fn memory_bugs() -> &'static MemoryBugs {
+    MEMORY_BUGS
+        .get()
+        .expect("a mutant is active only after set(), which installs the memory bugs")
+}
+
 /// `fh_quiesce`'s bound while `RECLAIM_NEVER` is active: the mutant makes it
 /// time out for sure, so waiting the contract's 5 s only slows detection.
 pub const MUTANT_QUIESCE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -74,8 +120,10 @@ pub const MUTANT_QUIESCE_TIMEOUT: Duration = Duration::from_secs(1);
 const RACE_WINDOW: Duration = Duration::from_micros(20);
 
 /// Makes `mutant` the active mutant; `FH_UNSUPPORTED` for the Go-only ones,
-/// `FH_INVALID_ARGUMENT` if it is unknown.
-pub fn set(mutant: u32) -> Result<()> {
+/// `FH_INVALID_ARGUMENT` if it is unknown. The first call installs `bugs`
+/// (the boundary always passes the same table).
+pub fn set(mutant: u32, bugs: MemoryBugs) -> Result<()> {
+    MEMORY_BUGS.get_or_init(|| bugs);
     match mutant {
         FH_MUTANT_GO_CACHE_USE_AFTER_FREE => Err(Error::new(
             FH_UNSUPPORTED,
@@ -116,20 +164,31 @@ pub fn active() -> u32 {
 /// `MAGIC_CRASH` if `data` starts with its magic (see the module).
 pub fn on_write(data: &[u8]) {
     if is_active(FH_MUTANT_MAGIC_CRASH) && starts_with_magic(data) {
-        crate::ffi::write_through_null();
+        write_through_null();
     }
     if !matches!(data, [0xFD, _, _]) {
         return;
     }
     match active() {
-        FH_MUTANT_SEGFAULT => crate::ffi::write_through_null(),
+        FH_MUTANT_SEGFAULT => write_through_null(),
         FH_MUTANT_HANG => loop {
             thread::sleep(Duration::from_secs(3600));
         },
-        FH_MUTANT_ABORT => crate::ffi::uncaught_panic(),
+        FH_MUTANT_ABORT => uncaught_panic(),
         FH_MUTANT_CAUGHT_PANIC => panic!("FH_MUTANT_CAUGHT_PANIC: the trigger write panicked"),
         _ => {}
     }
+}
+
+/// `SEGFAULT`, `MAGIC_CRASH`: a real write through a null pointer (SIGSEGV).
+pub fn write_through_null() -> ! {
+    (memory_bugs().write_through_null)()
+}
+
+/// `FH_MUTANT_ABORT`: a panic in an `extern "C"` function, which cannot
+/// unwind: the runtime aborts the process before the boundary sees it.
+extern "C" fn uncaught_panic() -> ! {
+    panic!("FH_MUTANT_ABORT: the trigger write panicked across extern \"C\"");
 }
 
 /// Whether `data` starts with the magic of `MAGIC_CRASH`: the 4-byte value
@@ -210,4 +269,73 @@ pub fn set_shared_last_error(message: &str) -> bool {
 /// Under `SHARED_LAST_ERROR`, the process-wide last error.
 pub fn shared_last_error() -> Option<String> {
     is_active(FH_MUTANT_SHARED_LAST_ERROR).then(|| lock(&SHARED_LAST_ERROR).clone())
+}
+
+/// `BOUNDS_OFF_BY_ONE`: copies `dst.len()` bytes of `bytes` from `offset`
+/// where `offset + dst.len()` may be `bytes.len() + 1`: the copy reads one
+/// byte past the end of the heap allocation (heap-buffer-overflow).
+pub fn read_past_end(bytes: &[u8], offset: usize, dst: &mut [u8]) {
+    (memory_bugs().read_past_end)(bytes, offset, dst)
+}
+
+/// `BOUNDS_OFF_BY_ONE`: copies `src` into `bytes` at `offset` where
+/// `offset + src.len()` may be `bytes.len() + 1`: the copy writes one byte
+/// past the end of the heap allocation (heap-buffer-overflow).
+pub fn write_past_end(bytes: &mut [u8], offset: usize, src: &[u8]) {
+    (memory_bugs().write_past_end)(bytes, offset, src)
+}
+
+/// The address and length of a resource's heap bytes, kept by the mutants
+/// `STALE_USE_AFTER_FREE`, `DOUBLE_RELEASE` and `GUARD_ONE_SIDE` after the
+/// bytes are freed.
+///
+/// Only an address (a plain integer, so it may be kept anywhere); its methods
+/// are safe to call but unsound on purpose: once the bytes are freed,
+/// [`RawBytes::read`] and [`RawBytes::write`] touch freed heap memory
+/// (heap-use-after-free under AddressSanitizer) and [`RawBytes::free`] frees
+/// it again (double-free). Only those mutants create one.
+#[derive(Debug, Clone, Copy)]
+pub struct RawBytes {
+    address: usize,
+    len: usize,
+}
+
+impl RawBytes {
+    /// The address of `bytes`, a `Box<[u8]>`'s contents about to be freed.
+    pub fn of(bytes: &mut [u8]) -> Self {
+        Self {
+            address: bytes.as_mut_ptr().expose_provenance(),
+            len: bytes.len(),
+        }
+    }
+
+    /// The address of the allocation (exposed provenance).
+    pub fn address(&self) -> usize {
+        self.address
+    }
+
+    /// Length of the allocation in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `dst.len()` bytes from `offset` (checked against
+    /// [`RawBytes::byte_len`] by the caller) out of the memory, freed or not.
+    pub fn read(self, offset: usize, dst: &mut [u8]) {
+        (memory_bugs().read_freed)(self, offset, dst)
+    }
+
+    /// Copies `src` to `offset` (checked against [`RawBytes::byte_len`] by
+    /// the caller) into the memory, freed or not.
+    pub fn write(self, offset: usize, src: &[u8]) {
+        (memory_bugs().write_freed)(self, offset, src)
+    }
+
+    /// Frees the memory as the `Box<[u8]>` it was (nothing for 0 bytes,
+    /// which were never allocated).
+    pub fn free(self) {
+        if self.len > 0 {
+            (memory_bugs().free_again)(self)
+        }
+    }
 }

@@ -43,13 +43,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_epoch::{self as epoch, Guard};
 
+use crate::clock::monotonic_ns;
 use crate::contract::{
     FH_RECLAIM_EPOCH, FH_RECLAIM_GO_CLEANUP, FH_RECLAIM_GUARDED, FH_RECLAIM_IMMEDIATE,
     FH_TIMED_OUT, FH_UNSUPPORTED,
 };
+use crate::ctypes::fh_reclaim_event;
 use crate::error::{Error, Result};
 use crate::events::EventRing;
-use crate::ffi::{fh_reclaim_event, monotonic_ns};
 use crate::resource::Resource;
 use crate::stats::Counters;
 use crate::sync::lock;

@@ -32,9 +32,9 @@ use crate::contract::{
     FH_BOUNDS, FH_EXHAUSTED, FH_FLAG_RECLAIM_EVENTS, FH_INVALID_ARGUMENT, FH_OVERFLOW,
     FH_READ_ONLY, FH_TIMED_OUT, MAX_CAPACITY,
 };
+use crate::ctypes::{fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
 use crate::error::{Error, Result};
 use crate::events::{EventRing, RING_CAPACITY};
-use crate::ffi::{fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
 use crate::guard::Acks;
 use crate::reclaim::{Reclaimer, Retired, Strategy};
 use crate::resource::Resource;
@@ -1002,7 +1002,7 @@ mod tests {
             FH_RECLAIM_GO_CLEANUP,
         ] {
             let session = guarded(strategy, true);
-            let before = crate::ffi::monotonic_ns();
+            let before = crate::clock::monotonic_ns();
             let a = session.create(3).unwrap();
             let b = session.create_as(Side::Foreign, 5).unwrap();
             let c = session.create(7).unwrap();
@@ -1020,10 +1020,10 @@ mod tests {
                 error.message(),
                 "1 dead resources still wait for the foreign runtime's acknowledgement after 20ms"
             );
-            let acked = crate::ffi::monotonic_ns();
+            let acked = crate::clock::monotonic_ns();
             session.foreign_ack(c).unwrap();
             session.quiesce(&|| {}).unwrap();
-            let after = crate::ffi::monotonic_ns();
+            let after = crate::clock::monotonic_ns();
             let (mut events, dropped) = session.drain_events(100);
             assert_eq!(dropped, 0);
             events.sort_by_key(|e| e.bytes);

@@ -9,7 +9,7 @@
 //! born ──> live ──died──> pending ──reclaimed──> reclaimed
 //! ```
 
-use crate::ffi::fh_stats;
+use crate::ctypes::fh_stats;
 
 /// Counters of one session (see the module documentation).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use fuzzharness_rust::contract::*;
+use fuzzharness_rust::ctypes::*;
 use fuzzharness_rust::ffi::*;
 
 static GLOBAL: Mutex<()> = Mutex::new(());

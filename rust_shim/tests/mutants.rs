@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use fuzzharness_rust::contract::testing::*;
 use fuzzharness_rust::contract::*;
+use fuzzharness_rust::ctypes::*;
 use fuzzharness_rust::ffi::*;
 
 static GLOBAL: Mutex<()> = Mutex::new(());

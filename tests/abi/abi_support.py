@@ -9,8 +9,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from conftest import TARGETS
-from fuzzharness.contract import Status, Strategy
-from fuzzharness.model import OwnershipModel
+from fuzzharness.contract.header import Status, Strategy
+from fuzzharness.oracles.model import OwnershipModel
 
 OK = Status.OK
 

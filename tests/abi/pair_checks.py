@@ -20,11 +20,11 @@ import traceback
 
 faulthandler.enable()  # before the Go runtime loads
 
-from fuzzharness._native import NativeRunner, PairLibrary  # noqa: E402
-from fuzzharness.contract import Status, Strategy  # noqa: E402
-from fuzzharness.differential import check_program  # noqa: E402
-from fuzzharness.execution import run_program, run_program_native  # noqa: E402
-from fuzzharness.program import generate  # noqa: E402
+from fuzzharness.contract.bindings import NativeRunner, PairLibrary  # noqa: E402
+from fuzzharness.contract.header import Status, Strategy  # noqa: E402
+from fuzzharness.oracles.differential import check_program  # noqa: E402
+from fuzzharness.programs.interpreter import run_program, run_program_native  # noqa: E402
+from fuzzharness.programs.sequential import generate  # noqa: E402
 
 OK, NOT_HELD, STALE = Status.OK, Status.NOT_HELD, Status.STALE_HANDLE
 CHECKS = []

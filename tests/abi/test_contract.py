@@ -22,8 +22,9 @@ from abi_support import (
     stats_consistent,
 )
 from conftest import TARGETS, load_library
-from fuzzharness.contract import ABI_MAJOR, ABI_MINOR, MAX_CAPACITY, U64_MAX, Status, Strategy
-from fuzzharness.model import ResourceInfo, StatsValue, classify
+from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, MAX_CAPACITY, U64_MAX, Status, Strategy
+from fuzzharness.contract.values import ResourceInfo, StatsValue
+from fuzzharness.oracles.model import classify
 
 pytestmark = pytest.mark.abi
 

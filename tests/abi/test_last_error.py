@@ -11,7 +11,7 @@ import pytest
 
 from abi_support import OK, SENTINEL, handle, open_session
 from conftest import TARGETS, load_library
-from fuzzharness.contract import U64_MAX, Status
+from fuzzharness.contract.header import U64_MAX, Status
 
 pytestmark = pytest.mark.abi
 

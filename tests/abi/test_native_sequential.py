@@ -1,7 +1,7 @@
 """The native runner's sequential path gives exactly the reference interpreter's trace.
 
-Workers run ``fuzz`` programs through :func:`fuzzharness.execution.run_program_native`
-(one native call per program); :func:`fuzzharness.execution.run_program` stays the
+Workers run ``fuzz`` programs through :func:`fuzzharness.programs.interpreter.run_program_native`
+(one native call per program); :func:`fuzzharness.programs.interpreter.run_program` stays the
 reference. For generated programs on both real release libraries and both strategy
 classes, the two must agree observation for observation: status, value (handles,
 bytes read, infos, stats), ``fh_last_error`` message and handle passed.
@@ -22,10 +22,22 @@ import random
 import pytest
 
 from conftest import TARGETS, load_library
-from fuzzharness._native import NativeRunner
-from fuzzharness.execution import Observation, run_program, run_program_native
-from fuzzharness.program import Config, Create, Program, Raw, Read, Ref, Release, Stats, Tweak, Write, generate
-from fuzzharness.registry import load_registry
+from fuzzharness.contract.bindings import NativeRunner
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.programs.interpreter import Observation, run_program, run_program_native
+from fuzzharness.programs.sequential import (
+    Config,
+    Create,
+    Program,
+    Raw,
+    Read,
+    Ref,
+    Release,
+    Stats,
+    Tweak,
+    Write,
+    generate,
+)
 
 PROGRAMS = 300
 

@@ -22,7 +22,7 @@ from abi_support import (
     stats_consistent,
 )
 from conftest import TARGETS, load_library
-from fuzzharness.contract import Status
+from fuzzharness.contract.header import Status
 
 pytestmark = pytest.mark.abi
 

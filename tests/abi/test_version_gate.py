@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness._native import Library
-from fuzzharness.contract import Status, Strategy
+from fuzzharness.contract.bindings import Library
+from fuzzharness.contract.header import Status, Strategy
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -36,7 +36,7 @@ def test_a_1_0_library_gets_no_1_1_calls(target, session_lock):
 def test_a_pair_refuses_a_1_0_member_before_attaching():
     code = (
         "import faulthandler, sys; faulthandler.enable()\n"
-        "from fuzzharness import _native\n"
+        "from fuzzharness.contract import bindings as _native\n"
         "from fuzzharness.errors import AbiMismatch\n"
         "_native.Library.abi_version = lambda self: (1, 0)\n"
         "try:\n"

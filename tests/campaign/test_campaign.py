@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzzharness.contract import PROJECT_ROOT
+from fuzzharness.contract.header import PROJECT_ROOT
 
 pytestmark = pytest.mark.quality
 

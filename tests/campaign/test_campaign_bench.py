@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import library_path
-from fuzzharness.contract import PROJECT_ROOT
+from fuzzharness.contract.header import PROJECT_ROOT
 
 pytestmark = pytest.mark.quality
 

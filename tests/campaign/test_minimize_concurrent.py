@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 
 from conftest import library_path
-from fuzzharness.concurrent_program import ConcurrentProgram, Local, parse_text
-from fuzzharness.contract import Mutant
-from fuzzharness.findings import load
-from fuzzharness.minimize import MIN_INFO_FILE, MIN_PROGRAM_FILE, concurrent_units, minimize_saved, remove_units
-from fuzzharness.program import Acquire, Config, Create, Ref, Release, Write
-from fuzzharness.repro import reproduce
-from fuzzharness.stress import StressOptions, run_stress
+from fuzzharness.contract.header import Mutant
+from fuzzharness.findings.minimize import (
+    MIN_INFO_FILE,
+    MIN_PROGRAM_FILE,
+    concurrent_units,
+    minimize_saved,
+    remove_units,
+)
+from fuzzharness.findings.repro import reproduce
+from fuzzharness.findings.store import load
+from fuzzharness.lanes.stress import StressOptions, run_stress
+from fuzzharness.programs.concurrent import ConcurrentProgram, Local, parse_text
+from fuzzharness.programs.sequential import Acquire, Config, Create, Ref, Release, Write
 
 
 def test_removing_units_takes_dependent_ops_and_renumbers_handles():

@@ -11,12 +11,12 @@ from __future__ import annotations
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness.contract import Mutant
-from fuzzharness.findings import save
-from fuzzharness.program import Config, Create, Program, Ref, Write
-from fuzzharness.registry import load_registry
-from fuzzharness.supervisor import TargetWorker
-from fuzzharness.triage import findings_for
+from fuzzharness.contract.header import Mutant
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import TargetWorker
+from fuzzharness.findings.store import save
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.programs.sequential import Config, Create, Program, Ref, Write
 
 pytestmark = pytest.mark.quality
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import library_path
-from fuzzharness.contract import Mutant, Status
-from fuzzharness.program import Config, Create, Program, Read, Ref, Write
-from fuzzharness.registry import load_registry
-from fuzzharness.supervisor import Failure, TargetWorker
-from fuzzharness.triage import findings_for
+from fuzzharness.contract.header import Mutant, Status
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import Failure, TargetWorker
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.programs.sequential import Config, Create, Program, Read, Ref, Write
 
 
 def programs(via):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from conftest import library_path
-from fuzzharness.findings import FindingKind
-from fuzzharness.program import parse_text
-from fuzzharness.registry import load_registry
-from fuzzharness.supervisor import Failure, TargetWorker
-from fuzzharness.triage import findings_for
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import Failure, TargetWorker
+from fuzzharness.findings.store import FindingKind
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.programs.sequential import parse_text
 
 # A 1 GiB create alone costs no memory (the shims zero-fill lazily: calloc'd / fresh pages);
 # its snapshot copies every byte, so the worker's RSS really grows by 1 GiB.

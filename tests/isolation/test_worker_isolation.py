@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness.contract import Mutant, Status
-from fuzzharness.program import Config, Create, Program, Read, Ref, Write
-from fuzzharness.registry import load_registry
-from fuzzharness.supervisor import Failure, TargetWorker
-from fuzzharness.triage import findings_for
+from fuzzharness.contract.header import Mutant, Status
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import Failure, TargetWorker
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.programs.sequential import Config, Create, Program, Read, Ref, Write
 
 TRIGGER = Program(Config(capacity=2), (Create(8), Write(Ref(0), 0, b"\xfd\x00\x00"), Read(Ref(0), 0, 3)))
 BENIGN = Program(Config(capacity=2), (Create(8), Write(Ref(0), 0, b"\x01\x02\x03"), Read(Ref(0), 0, 3)))
@@ -90,8 +90,8 @@ def test_caught_panic_is_a_status_and_a_panic_finding(target):
 
 
 def test_missing_library_is_a_clear_error(tmp_path):
+    from fuzzharness.contract.registry import load_registry as load
     from fuzzharness.errors import TargetNotBuilt
-    from fuzzharness.registry import load_registry as load
 
     registry_file = tmp_path / "registry.toml"
     registry_file.write_text(
@@ -104,8 +104,8 @@ def test_missing_library_is_a_clear_error(tmp_path):
 
 
 def test_a_target_of_another_major_version_is_refused(monkeypatch):
-    from fuzzharness import supervisor
     from fuzzharness.errors import AbiMismatch
+    from fuzzharness.execution import supervisor
 
     library_path("rust")
     monkeypatch.setattr(supervisor, "ABI_MAJOR", 2)

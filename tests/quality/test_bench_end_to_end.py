@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from conftest import library_path
-from fuzzharness.bench import BenchOptions, Configuration, run_configuration
+from fuzzharness.bench.reclamation import BenchOptions, Configuration, run_configuration
 from fuzzharness.cli import main
 
 STRATEGIES = {"rust": ("immediate", "epoch"), "go": ("immediate", "go-cleanup")}

@@ -1,4 +1,4 @@
-"""The coverage-guided lane (fuzzharness.coverage): libFuzzer via atheris on the cov builds.
+"""The coverage-guided lane (fuzzharness.lanes.coverage): libFuzzer via atheris on the cov builds.
 
 Fast tests: the cov builds load only after libFuzzer, the lane runs and reports its
 figures, and a crashing input becomes an ordinary finding that ``repro`` reproduces on
@@ -16,13 +16,25 @@ import time
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness.contract import Mutant
-from fuzzharness.coverage import _structure_aware_mutator, live_writes, run_lane
-from fuzzharness.findings import load
-from fuzzharness.program import Config, Create, Program, Raw, Ref, Release, Snapshot, Write, decode, encode, generate
-from fuzzharness.registry import load_registry
-from fuzzharness.repro import reproduce
-from fuzzharness.supervisor import TargetWorker
+from fuzzharness.contract.header import Mutant
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import TargetWorker
+from fuzzharness.findings.repro import reproduce
+from fuzzharness.findings.store import load
+from fuzzharness.lanes.coverage import _structure_aware_mutator, live_writes, run_lane
+from fuzzharness.programs.sequential import (
+    Config,
+    Create,
+    Program,
+    Raw,
+    Ref,
+    Release,
+    Snapshot,
+    Write,
+    decode,
+    encode,
+    generate,
+)
 
 STATS = {"execs", "findings", "coverage", "corpus_added"}
 
@@ -30,7 +42,7 @@ STATS = {"execs", "findings", "coverage", "corpus_added"}
 @pytest.mark.parametrize("target", TARGETS)
 def test_cov_builds_load_only_after_libfuzzer(target):
     path = library_path(target, "mutants-cov")
-    code = f"from fuzzharness._native import Library; Library({str(path)!r}, with_testing=True)"
+    code = f"from fuzzharness.contract.bindings import Library; Library({str(path)!r}, with_testing=True)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "undefined symbol" in proc.stderr, proc.stderr
     # A worker of a coverage variant preloads libFuzzer RTLD_GLOBAL first.
@@ -111,7 +123,7 @@ def test_a_crashing_input_becomes_a_finding_that_repro_reproduces(target, tmp_pa
 @pytest.mark.parametrize("target", TARGETS)
 def test_magic_crash_coverage_lane_finds_it_and_random_lane_does_not(target, tmp_path):
     """The must-show, measured side by side with the same budget (60 s each)."""
-    from fuzzharness.fuzzer import FuzzOptions, run_fuzz
+    from fuzzharness.lanes.fuzz import FuzzOptions, run_fuzz
 
     budget = 60.0
     start = time.time()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from conftest import TARGETS, library_path
-from fuzzharness.contract import PROJECT_ROOT, Status
-from fuzzharness.differential import expected_trace
-from fuzzharness.program import parse_text
-from fuzzharness.registry import load_registry
-from fuzzharness.supervisor import TargetWorker
-from fuzzharness.triage import findings_for
+from fuzzharness.contract.header import PROJECT_ROOT, Status
+from fuzzharness.contract.registry import load_registry
+from fuzzharness.execution.supervisor import TargetWorker
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.oracles.differential import expected_trace
+from fuzzharness.programs.sequential import parse_text
 
 SEEDS = sorted((PROJECT_ROOT / "corpus" / "seeds").glob("*.fh"))
 

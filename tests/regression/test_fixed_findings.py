@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import library_path
-from fuzzharness.contract import PROJECT_ROOT
-from fuzzharness.repro import reproduce
+from fuzzharness.contract.header import PROJECT_ROOT
+from fuzzharness.findings.repro import reproduce
 
 REGRESSIONS = PROJECT_ROOT / "corpus" / "regressions"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from fuzzharness.abi_check import (
+from fuzzharness.contract.abi_check import (
     Signature,
     check_all,
     compare,
@@ -14,7 +14,7 @@ from fuzzharness.abi_check import (
     rust_exports,
     rust_structs,
 )
-from fuzzharness.contract import PROJECT_ROOT
+from fuzzharness.contract.header import PROJECT_ROOT
 
 
 def test_both_shims_match_the_header_today():
@@ -65,7 +65,7 @@ def test_drift_in_real_rust_source_is_reported(tmp_path):
 def test_function_pointer_fields_are_compared_in_one_spelling(tmp_path, monkeypatch):
     """ABI 1.1's struct fh_backend holds C function pointers: the header's typedef'd
     pointers and Rust's `Option<unsafe extern "C" fn(..) -> ..>` normalize alike."""
-    from fuzzharness import abi_check
+    from fuzzharness.contract import abi_check
 
     backend = dict(header_structs()["fh_backend"])
     assert backend["foreign_release"] == "fn(uint64_t, uint32_t) -> int32_t"

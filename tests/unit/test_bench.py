@@ -10,8 +10,8 @@ import struct
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from fuzzharness import bench
-from fuzzharness.bench import (
+from fuzzharness.bench import reclamation as bench
+from fuzzharness.bench.reclamation import (
     BenchOptions,
     Configuration,
     LatencyRecorder,
@@ -33,7 +33,7 @@ def raw_events(latencies: list[int], start: int = 10**12, size: int = 64) -> byt
 
 
 def test_event_layout_matches_the_header():
-    from fuzzharness._native import BENCH_OPS, RECLAIM_EVENT_SIZE
+    from fuzzharness.contract.bindings import BENCH_OPS, RECLAIM_EVENT_SIZE
 
     assert EVENT.size == RECLAIM_EVENT_SIZE
     assert bench.MIX_OPS == BENCH_OPS  # the load generator's enum fhb_op order

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from fuzzharness.campaign import load_config, parse_duration
-from fuzzharness.contract import PROJECT_ROOT
-from fuzzharness.durable import Journal, read_journal, write_atomic
+from fuzzharness.contract.header import PROJECT_ROOT
 from fuzzharness.errors import CorruptInput, InvalidArgument
-from fuzzharness.minimize import remove_ops, search
-from fuzzharness.program import Create, Program, Read, Ref, Release, Snapshot, Tweak, Write
+from fuzzharness.findings.durable import Journal, read_journal, write_atomic
+from fuzzharness.findings.minimize import remove_ops, search
+from fuzzharness.lanes.campaign import load_config, parse_duration
+from fuzzharness.programs.sequential import Create, Program, Read, Ref, Release, Snapshot, Tweak, Write
 
 
 def test_durations():
@@ -87,8 +87,8 @@ def test_search_finds_the_one_op_that_matters():
 
 
 def _fake_report(tmp_path: Path) -> dict:
-    from fuzzharness.campaign import CampaignConfig, State
-    from fuzzharness.report import build_report
+    from fuzzharness.lanes.campaign import CampaignConfig, State
+    from fuzzharness.report.campaign_report import build_report
 
     findings = tmp_path / "findings" / "divergence-rust-abc"
     findings.mkdir(parents=True)
@@ -109,7 +109,7 @@ def _fake_report(tmp_path: Path) -> dict:
 
 def test_reports_separate_new_from_known_and_sarif_is_valid(tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
-    from fuzzharness.report import to_junit, to_markdown, to_sarif, write_all
+    from fuzzharness.report.campaign_report import to_junit, to_markdown, to_sarif, write_all
 
     report = _fake_report(tmp_path)
     assert report["new"] == ["divergence-rust-abc"] and report["known"] == ["crash-rust-old"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fuzzharness._native import NativeRecord
-from fuzzharness.concurrent_model import OWNERSHIP, ConcurrentRun, check_run
-from fuzzharness.concurrent_program import parse_text
-from fuzzharness.contract import Status
-from fuzzharness.linearizability import CheckResult, Operation, check
-from fuzzharness.model import StatsValue
+from fuzzharness.contract.bindings import NativeRecord
+from fuzzharness.contract.header import Status
+from fuzzharness.contract.values import StatsValue
+from fuzzharness.oracles.concurrent_model import OWNERSHIP, ConcurrentRun, check_run
+from fuzzharness.oracles.linearizability import CheckResult, Operation, check
+from fuzzharness.programs.concurrent import parse_text
 
 OK, STALE, INVALID = Status.OK, Status.STALE_HANDLE, Status.INVALID_HANDLE
 H0 = ("h", 0)
@@ -56,7 +56,7 @@ def test_torn_write_is_flagged_and_whole_writes_are_not():
 def test_snapshot_belongs_to_its_origin_partition():
     snap = ("l", 0, 0)
     model_roots = {H0: H0, snap: H0}
-    from fuzzharness.concurrent_model import ownership_model
+    from fuzzharness.oracles.concurrent_model import ownership_model
 
     model = ownership_model({H0: (True, 1, b"\x01\x01", False)}, model_roots, False)
     h = [
@@ -156,7 +156,7 @@ def pair_op(client, fn, call, ret, runtime, status=OK, value=None):
 
 def pair_verdict(*ops):
     # h0 starts alive with one reference held by the Go front (the foreign runtime).
-    from fuzzharness.concurrent_model import ownership_model
+    from fuzzharness.oracles.concurrent_model import ownership_model
 
     model = ownership_model({H0: (True, (0, 1), bytes(4), False)}, {H0: H0}, exhaustion_possible=False)
     return check(model, list(ops)).result

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from fuzzharness.concurrent_program import (
+from fuzzharness.errors import CorruptInput
+from fuzzharness.programs.concurrent import (
     ConcurrentProgram,
     Local,
     Schedule,
@@ -17,8 +18,7 @@ from fuzzharness.concurrent_program import (
     perturbations,
     to_text,
 )
-from fuzzharness.errors import CorruptInput
-from fuzzharness.program import Acquire, Create, Read, Ref, Release, Snapshot, Write
+from fuzzharness.programs.sequential import Acquire, Create, Read, Ref, Release, Snapshot, Write
 
 TEXT = """# fuzzharness concurrent program v1
 config capacity=8 strategy=immediate max_resource_bytes=65536 max_total_bytes=1048576

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fuzzharness.contract import Status
-from fuzzharness.differential import check_program, expected_trace
-from fuzzharness.execution import Observation, steps_of
-from fuzzharness.model import StatsValue
-from fuzzharness.program import Config, Create, Program, Read, Ref, Release, Write
+from fuzzharness.contract.header import Status
+from fuzzharness.contract.values import StatsValue
+from fuzzharness.oracles.differential import check_program, expected_trace
+from fuzzharness.programs.interpreter import Observation, steps_of
+from fuzzharness.programs.sequential import Config, Create, Program, Read, Ref, Release, Write
 
 
 def as_target_trace(program):

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from fuzzharness.errors import CorruptInput
-from fuzzharness.findings import FINDING_FILE, PROGRAM_FILE, Finding, FindingKind, load, save
-from fuzzharness.program import Config, Create, Program, Read, Ref
+from fuzzharness.findings.store import FINDING_FILE, PROGRAM_FILE, Finding, FindingKind, load, save
+from fuzzharness.programs.sequential import Config, Create, Program, Read, Ref
 
 
 def finding(signature=("divergence", "rust", "fh_read")) -> Finding:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from fuzzharness.linearizability import CheckResult, Model, Operation, check, check_operations
+from fuzzharness.oracles.linearizability import CheckResult, Model, Operation, check, check_operations
 
 
 def _step(state, inp, out):

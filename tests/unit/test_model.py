@@ -7,10 +7,11 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzzharness.contract import MAX_REFS, U64_MAX, Status
-from fuzzharness.differential import expected_trace
-from fuzzharness.model import OwnershipModel, ResourceInfo, StatsValue
-from fuzzharness.program import generate
+from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status
+from fuzzharness.contract.values import ResourceInfo, StatsValue
+from fuzzharness.oracles.differential import expected_trace
+from fuzzharness.oracles.model import OwnershipModel
+from fuzzharness.programs.sequential import generate
 
 OK = Status.OK
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import random
 
-from fuzzharness.contract import MAX_REFS, Status
-from fuzzharness.differential import (
-    check_program,
-    cross_check_skipped,
-    expected_trace,
-    models_agree,
-)
-from fuzzharness.execution import Observation
-from fuzzharness.model import OwnershipModel, ResourceInfo
-from fuzzharness.program import Config, Create, Program, Quiesce, Ref, Release, Snapshot, Stats, generate
+from fuzzharness.contract.header import MAX_REFS, Status
+from fuzzharness.contract.values import ResourceInfo
+from fuzzharness.oracles.differential import check_program, cross_check_skipped, expected_trace, models_agree
+from fuzzharness.oracles.model import OwnershipModel
+from fuzzharness.programs.interpreter import Observation
+from fuzzharness.programs.sequential import Config, Create, Program, Quiesce, Ref, Release, Snapshot, Stats, generate
 
 OK = Status.OK
 
@@ -112,8 +108,9 @@ def test_most_generated_programs_are_comparable():
 
 def _as_target(trace: list[Observation], program: Program) -> list[Observation]:
     """A target trace that matches the model (stats expectations made concrete)."""
-    from fuzzharness.execution import steps_of
-    from fuzzharness.model import StatsExpectation, StatsValue
+    from fuzzharness.contract.values import StatsValue
+    from fuzzharness.oracles.model import StatsExpectation
+    from fuzzharness.programs.interpreter import steps_of
 
     steps = steps_of(program)
     out = []
@@ -152,6 +149,6 @@ def test_pair_and_single_are_compared_when_models_agree():
 
 
 def test_registry_knows_the_pair():
-    from fuzzharness.differential import is_pair_target
+    from fuzzharness.oracles.differential import is_pair_target
 
     assert is_pair_target("go+rust") and not is_pair_target("rust") and not is_pair_target("a")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzzharness.errors import CorruptInput
-from fuzzharness.program import (
+from fuzzharness.programs.sequential import (
     Acquire,
     Config,
     Create,

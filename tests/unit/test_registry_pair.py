@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzharness.contract import Strategy
+from fuzzharness.contract.header import Strategy
+from fuzzharness.contract.registry import load_registry
 from fuzzharness.errors import CorruptInput, TargetNotBuilt
-from fuzzharness.registry import load_registry
 
 SINGLE = """
 [targets.{name}]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzzharness.findings import FindingKind
-from fuzzharness.memory_findings import finding_kind_for
-from fuzzharness.sanitizer import demangle, parse_report, worker_environment
+from fuzzharness.findings.memory import finding_kind_for
+from fuzzharness.findings.store import FindingKind
+from fuzzharness.oracles.sanitizer import demangle, parse_report, worker_environment
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sanitizer"
 
@@ -112,9 +112,9 @@ def test_worker_environment_preloads_libasan_with_quiet_lsan():
 def test_one_segfault_has_one_signature_on_the_plain_and_the_asan_build(target):
     """The random lane (plain build, fault handler stack) and the asan lane (ASan's SEGV
     report) find the same planted segfault: one signature, so the campaign saves it once."""
-    from fuzzharness.program import Config, Create, Program, Ref, Write
-    from fuzzharness.supervisor import Failure
-    from fuzzharness.triage import findings_for
+    from fuzzharness.execution.supervisor import Failure
+    from fuzzharness.findings.triage import findings_for
+    from fuzzharness.programs.sequential import Config, Create, Program, Ref, Write
 
     program = Program(Config(), (Create(3), Write(Ref(0), 0, b"\xfd\x7a\x40")))
     plain = Failure("crash", -11, "SIGSEGV", (DATA / f"{target}-segfault.txt").read_text(), 2)

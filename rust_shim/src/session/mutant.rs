@@ -4,7 +4,7 @@
 //! `FH_MUTANT_STALE_USE_AFTER_FREE`, `FH_MUTANT_DOUBLE_RELEASE` and
 //! `FH_MUTANT_GUARD_ONE_SIDE`, and the leaked reference of
 //! `FH_MUTANT_LEAK_ON_ERROR`. Safe code: the raw memory
-//! accesses are [`RawBytes`]'s, in [`crate::ffi`].
+//! accesses go through [`RawBytes`] to the boundary (see [`crate::mutants`]).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -18,8 +18,7 @@ use crate::contract::testing::{
 };
 use crate::contract::{FH_BOUNDS, FH_OVERFLOW, FH_READ_ONLY, FH_STALE_HANDLE};
 use crate::error::{Error, Result};
-use crate::ffi::RawBytes;
-use crate::mutants::{self, race_window};
+use crate::mutants::{self, race_window, RawBytes};
 use crate::reclaim::{Retired, Strategy};
 use crate::resource::Resource;
 use crate::sync::{lock, read, write};
@@ -262,7 +261,7 @@ pub(super) fn read_dangling<'a>(
     offset: u64,
     buf: impl Sink<'a>,
 ) -> Result<()> {
-    let size = dangling.bytes.len() as u64;
+    let size = dangling.bytes.byte_len() as u64;
     let range = byte_range(handle, size, offset, buf.byte_len())?;
     dangling
         .bytes
@@ -284,7 +283,7 @@ pub(super) fn write_dangling<'a>(
             format!("handle {handle:#x} is a read-only snapshot"),
         ));
     }
-    let size = dangling.bytes.len() as u64;
+    let size = dangling.bytes.byte_len() as u64;
     let range = byte_range(handle, size, offset, data.byte_len())?;
     dangling.bytes.write(range.start, data.into_slice());
     Ok(())

@@ -1,0 +1,4 @@
+"""Benchmarks that print figures: reclamation latency, checked throughput, stress machinery.
+
+Imports: ``lanes`` and below.
+"""

@@ -1,0 +1,700 @@
+"""Nightly campaigns: lanes side by side for hours, resumable, deduplicated, reported.
+
+``fuzzharness campaign`` runs the lanes of :mod:`fuzzharness.lanes.slices` (random,
+coverage, stress, asan) on ``jobs`` slots at once and splits the time between
+them by weight (deficit round robin: a free slot goes to the available lane that
+has had the least time per unit of weight). Each lane runs in *slices* of
+``slice`` seconds, each slice a separate process with its own seed
+(``sha256(campaign seed / lane / k)``), so a lane that dies loses at most its
+slice's statistics -- never a finding, which is saved the moment it is found.
+Every new finding is then minimized (:mod:`fuzzharness.findings.minimize`) as a task
+that takes a slot for at most ``minimize_seconds``, and its programs join the
+corpus queue.
+
+**State in --out, and why nothing is lost.** ``journal.jsonl`` is append-only
+and fsynced per record (:class:`fuzzharness.findings.durable.Journal`): the campaign's
+config and seed, the known findings at its start, every slice started and done,
+every finding first seen, every minimization, and a tick of elapsed time every
+few seconds. Everything else (findings, corpus entries, reports) is written
+atomically (rename). On restart with the same ``--out``:
+
+* an unfinished campaign *resumes*: same config and seed, remaining duration =
+  duration - elapsed (at most one tick is counted twice), lane seeds continue
+  from the number of slices already started, and known findings are those known
+  when it first started. Slices the dead campaign had started are collected
+  (they stop by themselves: SIGTERM on the parent's death), and
+  ``findings/`` is reconciled with the journal, so a finding saved by a slice
+  whose result never arrived is still reported;
+* a finished campaign is archived (``history/``) and a new one starts: a new
+  night over the same directory.
+
+**Deduplication.** Findings are saved under ``findings/<id>`` where the id is a
+hash of the signature (:mod:`fuzzharness.findings.store`), so all lanes and slices
+share one copy of each bug. Across nights, ``known-findings.json`` beside the
+corpus (:class:`fuzzharness.findings.corpus.KnownIndex`) lists every id seen before: the
+report separates *new* findings from *known* ones, and the exit code is 1 only
+when there is a new one. ``until_first_finding`` (PR mode) stops at the first
+new finding.
+
+Exit codes: 0 no new finding, 1 new findings, 2 bad usage, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from fuzzharness.contract.header import PROJECT_ROOT, parse_mutant
+from fuzzharness.errors import CorruptInput, InvalidArgument
+from fuzzharness.findings.corpus import KNOWN_FILE, KnownIndex, add_entry, entries, import_seeds, queue_dir
+from fuzzharness.findings.durable import Journal, read_journal, write_atomic
+from fuzzharness.lanes.slices import LANES, lane_variant, unavailable_reason
+
+__all__ = ["LaneConfig", "CampaignConfig", "load_config", "parse_duration", "run_campaign", "CampaignResult",
+           "JOURNAL_FILE", "FINDINGS_DIR"]  # fmt: skip
+
+JOURNAL_FILE = "journal.jsonl"
+FINDINGS_DIR = "findings"
+SLICES_DIR = "slices"
+TICK_SECONDS = 2.0
+#: slices shorter than this are not started (the rest of the duration is too short)
+MIN_SLICE = 1.0
+#: how long past its slice a slice process may take to stop before it is killed
+SLICE_GRACE = 60.0
+
+
+def parse_duration(text: str | int | float, where: str = "duration") -> float:
+    """``8h``, ``90m``, ``1h30m``, ``45s``, ``300`` (seconds) -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        s = str(text).strip().lower()
+        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
+        if not s or parts is None:
+            raise InvalidArgument(f"{where}: {text!r} is not a duration (examples: 8h, 90m, 1h30m, 45s, 300)")
+        h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+        value = h * 3600 + m * 60 + sec
+    if value <= 0:
+        raise InvalidArgument(f"{where}: must be positive, got {text!r}")
+    return value
+
+
+@dataclass
+class LaneConfig:
+    enabled: bool = True
+    weight: float = 1.0
+    variant: str | None = None  #: None: the lane's default (lanes.lane_variant)
+    options: dict[str, Any] = field(default_factory=dict)  #: lane-specific (max_ops, threads, ops, corpus_rate)
+
+
+def _default_lanes() -> dict[str, LaneConfig]:
+    return {"random": LaneConfig(weight=4), "coverage": LaneConfig(weight=2), "stress": LaneConfig(weight=2),
+            "asan": LaneConfig(weight=2)}  # fmt: skip
+
+
+@dataclass
+class CampaignConfig:
+    targets: list[str] = field(default_factory=lambda: ["rust", "go"])
+    duration: float = 8 * 3600.0
+    jobs: int = 2
+    out: Path = Path("campaign-out")
+    corpus: Path = Path("corpus/campaign")
+    known: Path | None = None  #: default: <corpus>/known-findings.json
+    seed: int | None = None  #: None: derived from the start time (recorded in the journal)
+    variant: str = "release"
+    mutant: int = 0
+    slice: float = 60.0
+    timeout: float = 10.0
+    rss_limit_mb: int | None = 4096
+    minimize_seconds: float = 60.0
+    until_first_finding: bool = False
+    lanes: dict[str, LaneConfig] = field(default_factory=_default_lanes)
+
+    @property
+    def known_path(self) -> Path:
+        return self.known or self.corpus / KNOWN_FILE
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("out", "corpus", "known"):
+            out[key] = str(out[key]) if out[key] is not None else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CampaignConfig":
+        data = dict(data)
+        lanes = {name: LaneConfig(**lane) for name, lane in data.pop("lanes").items()}
+        for key in ("out", "corpus", "known"):
+            data[key] = Path(data[key]) if data.get(key) else None
+        return cls(**data, lanes=lanes)
+
+
+_CAMPAIGN_KEYS = {"targets", "duration", "jobs", "out", "corpus", "known", "seed", "variant", "mutant", "slice",
+                  "timeout", "rss_limit_mb", "minimize_seconds", "until_first_finding"}  # fmt: skip
+_LANE_KEYS = {"enabled", "weight", "variant"}
+
+
+def load_config(path: Path | None) -> CampaignConfig:
+    """Read a campaign TOML file (see ci/campaign.toml, documented field by field)."""
+    config = CampaignConfig()
+    if path is None:
+        return config
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InvalidArgument(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CorruptInput(f"{path}: not valid TOML ({exc})") from None
+    unknown = set(data) - {"campaign", "lanes"}
+    if unknown:
+        raise CorruptInput(f"{path}: unknown table(s) {', '.join(sorted(unknown))} (known: campaign, lanes)")
+    section = data.get("campaign", {})
+    for key, value in section.items():
+        if key not in _CAMPAIGN_KEYS:
+            raise CorruptInput(f"{path}: [campaign] has no field {key!r} (fields: {', '.join(sorted(_CAMPAIGN_KEYS))})")
+        where = f"{path}: [campaign] {key}"
+        if key in ("duration", "slice", "minimize_seconds", "timeout"):
+            value = parse_duration(value, where)
+        elif key in ("out", "corpus", "known"):
+            value = Path(value)
+        elif key == "targets":
+            if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
+                raise CorruptInput(f"{where}: must be a non-empty list of target names")
+        elif key == "mutant":
+            try:
+                value = parse_mutant(str(value)) if str(value) not in ("", "none", "0") else 0
+            except InvalidArgument as exc:
+                raise CorruptInput(f"{where}: {exc}") from None
+        elif key in ("jobs", "seed", "rss_limit_mb"):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise CorruptInput(f"{where}: must be a non-negative integer")
+            if key == "rss_limit_mb" and value == 0:
+                value = None
+        setattr(config, key, value)
+    lanes = data.get("lanes", {})
+    for name, table in lanes.items():
+        if name not in LANES:
+            raise CorruptInput(f"{path}: [lanes.{name}]: unknown lane (lanes: {', '.join(LANES)})")
+        if not isinstance(table, dict):
+            raise CorruptInput(f"{path}: [lanes.{name}] must be a table")
+        lane = config.lanes.setdefault(name, LaneConfig())
+        for key, value in table.items():
+            if key == "weight":
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    raise CorruptInput(f"{path}: [lanes.{name}] weight must be a non-negative number")
+                lane.weight = float(value)
+            elif key == "enabled":
+                lane.enabled = bool(value)
+            elif key == "variant":
+                lane.variant = str(value)
+            else:
+                lane.options[key] = value
+    return config
+
+
+# --------------------------------------------------------------------------- state from the journal
+
+
+@dataclass
+class Slice:
+    n: int
+    lane: str
+    seed: int
+    seconds: float
+    spec: Path
+    result: Path
+    proc: subprocess.Popen | None = None
+    pid: int | None = None
+    started: float = 0.0  #: monotonic
+    finding: str | None = None  #: for a minimization task
+
+
+@dataclass
+class State:
+    """What the journal says; rebuilt record by record on resume."""
+
+    config: CampaignConfig
+    seed: int
+    campaign_id: str
+    known_at_start: set[str]
+    elapsed: float = 0.0
+    started_slices: dict[int, dict[str, Any]] = field(default_factory=dict)
+    done_slices: dict[int, dict[str, Any]] = field(default_factory=dict)
+    findings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    minimized: dict[str, dict[str, Any]] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resumes: int = 0
+    ended: bool = False
+    interrupted: bool = False
+
+    def lane_stats(self, lane: str) -> dict[str, Any]:
+        return self.lanes.setdefault(lane, {"slices": 0, "seconds": 0.0, "scheduled": 0.0, "execs": 0, "ops": 0,
+                                            "findings": 0, "coverage": None, "corpus_added": 0, "restarts": 0,
+                                            "errors": [], "status": "ok", "reason": ""})  # fmt: skip
+
+    def apply(self, record: dict[str, Any]) -> None:
+        t = record.get("t")
+        if "elapsed" in record:
+            self.elapsed = max(self.elapsed, float(record["elapsed"]))
+        if t == "slice":
+            self.started_slices[record["n"]] = record
+            if record["lane"] != "minimize":
+                self.lane_stats(record["lane"])["scheduled"] += record["seconds"]
+        elif t == "slice_done":
+            self.done_slices[record["n"]] = record
+            result = record["result"]
+            lane = record["lane"]
+            if lane == "minimize":
+                if result.get("minimized"):
+                    self.minimized[record["finding"]] = result["minimized"]
+                elif record.get("finding"):
+                    self.minimized[record["finding"]] = {"error": result.get("error", result.get("status"))}
+                return
+            stats = self.lane_stats(lane)
+            stats["slices"] += 1
+            stats["seconds"] += float(result.get("seconds", 0.0))
+            for key in ("execs", "ops", "corpus_added", "restarts"):
+                stats[key] += int(result.get(key) or 0)
+            stats["findings"] += sum(int(f.get("count") or 1) for f in result.get("findings", []))
+            if result.get("coverage") is not None:
+                stats["coverage"] = max(stats["coverage"] or 0, int(result["coverage"]))
+            if result.get("status") == "error":
+                stats["errors"].append(result.get("error", "error"))
+            self.timeline.append({"elapsed": self.elapsed, "lane": lane, "execs": int(result.get("execs") or 0),
+                                  "seconds": float(result.get("seconds", 0.0)), "coverage": result.get("coverage"),
+                                  "corpus": record.get("corpus_size")})  # fmt: skip
+        elif t == "finding":
+            entry = self.findings.setdefault(record["id"], {**record, "count": 0, "lanes": []})
+            entry["count"] += int(record.get("count", 1))
+            if record.get("lane") and record["lane"] not in entry["lanes"]:
+                entry["lanes"].append(record["lane"])
+        elif t == "lane_status":
+            stats = self.lane_stats(record["lane"])
+            stats["status"], stats["reason"] = record["status"], record.get("reason", "")
+        elif t == "resume":
+            self.resumes += 1
+        elif t == "interrupted":
+            self.interrupted = True
+        elif t == "end":
+            self.ended = True
+
+    @property
+    def new_findings(self) -> list[str]:
+        return [i for i in self.findings if i not in self.known_at_start]
+
+
+def _load_state(path: Path) -> State | None:
+    records = list(read_journal(path))
+    if not records or records[0].get("t") != "start":
+        return None
+    start = records[0]
+    state = State(CampaignConfig.from_json(start["config"]), int(start["seed"]), start["campaign"],
+                  set(start.get("known", [])))  # fmt: skip
+    for record in records[1:]:
+        state.apply(record)
+    return state
+
+
+def _slice_seed(seed: int, lane: str, k: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}/{lane}/{k}".encode()).digest()[:4], "little")
+
+
+# --------------------------------------------------------------------------- the campaign
+
+
+@dataclass
+class CampaignResult:
+    out: Path
+    exit_code: int
+    new: list[str]
+    known: list[str]
+    report: dict[str, Any]
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, progress: Callable[[str], None] | None = None) -> None:
+        self.progress = progress or (lambda message: None)
+        self.out = Path(config.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.journal_path = self.out / JOURNAL_FILE
+        previous = _load_state(self.journal_path)
+        if previous is not None and previous.ended:
+            # A finished campaign: archive its journal, start a new night in the same directory.
+            history = self.out / "history"
+            history.mkdir(exist_ok=True)
+            os.replace(self.journal_path, history / f"journal-{previous.campaign_id.replace(':', '')}.jsonl")
+            previous = None
+        self.journal = Journal(self.journal_path)
+        if previous is None:
+            seed = config.seed if config.seed is not None else int(time.time()) & 0xFFFFFFFF
+            campaign_id = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            known = KnownIndex(config.known_path)
+            start = {"t": "start", "campaign": campaign_id, "time": time.time(), "seed": seed,
+                     "config": config.to_json(), "known": known.ids()}  # fmt: skip
+            self.journal.append(start)
+            self.state = State(config, seed, campaign_id, set(known.ids()))
+            self.resumed = False
+        else:
+            self.state = previous
+            self.resumed = True
+            self.journal.append({"t": "resume", "time": time.time(), "elapsed": previous.elapsed})
+            self.state.resumes += 1
+        self.config = self.state.config
+        self.findings_dir = self.out / FINDINGS_DIR
+        self.slices_dir = self.out / SLICES_DIR
+        self.slices_dir.mkdir(exist_ok=True)
+        self.queue = queue_dir(self.config.corpus, self.config.targets)
+        self.queue.mkdir(parents=True, exist_ok=True)
+        self.running: dict[int, Slice] = {}
+        self.stop_requested = False
+        self.start_time = self.state.campaign_id
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _record(self, record: dict[str, Any]) -> None:
+        self.journal.append(record)
+        self.state.apply(record)
+
+    def _lanes(self) -> dict[str, str]:
+        """Enabled lanes -> their variant; records each lane's availability once."""
+        out = {}
+        for name in LANES:
+            lane = self.config.lanes.get(name)
+            if lane is None or not lane.enabled or lane.weight <= 0:
+                continue
+            variant = lane_variant(name, self.config.variant, lane.variant)
+            reason = unavailable_reason(name, self.config.targets, variant)
+            status = "unavailable" if reason else "ok"
+            stats = self.state.lane_stats(name)
+            if stats["status"] != status or stats["reason"] != (reason or ""):
+                self._record({"t": "lane_status", "lane": name, "status": status, "reason": reason or "",
+                              "variant": variant})  # fmt: skip
+            if not reason:
+                out[name] = variant
+        return out
+
+    def elapsed(self) -> float:
+        return self._base_elapsed + (time.monotonic() - self._t0)
+
+    def _next_lane(self, lanes: dict[str, str]) -> str | None:
+        usable = [n for n in lanes if self.state.lane_stats(n)["status"] == "ok"]
+        if not usable:
+            return None
+        return min(usable, key=lambda n: (self.state.lane_stats(n)["scheduled"] / self.config.lanes[n].weight,
+                                          LANES.index(n)))  # fmt: skip
+
+    def _start_slice(self, lane: str, variant: str | None, seconds: float, finding: str | None = None) -> None:
+        n = max([*self.state.started_slices, -1]) + 1
+        k = sum(1 for r in self.state.started_slices.values() if r["lane"] == lane)
+        seed = _slice_seed(self.state.seed, lane, k)
+        spec_path = self.slices_dir / f"{n:05d}-{lane}.spec.json"
+        result_path = self.slices_dir / f"{n:05d}-{lane}.result.json"
+        spec = {"lane": lane, "targets": self.config.targets, "variant": variant, "mutant": self.config.mutant,
+                "seconds": seconds, "seed": seed, "out": str(self.findings_dir), "corpus": str(self.queue),
+                "timeout": self.config.timeout, "rss_limit_mb": self.config.rss_limit_mb,
+                "until_first": self.config.until_first_finding, "result": str(result_path),
+                "options": self.config.lanes[lane].options if lane in self.config.lanes else {},
+                "finding": str(self.findings_dir / finding) if finding else None,
+                "parent_pid": os.getpid()}  # fmt: skip
+        write_atomic(spec_path, json.dumps(spec, default=str, indent=1))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        log = open(self.slices_dir / f"{n:05d}-{lane}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "fuzzharness.lanes.slices", str(spec_path)], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+        log.close()
+        self._record({"t": "slice", "n": n, "lane": lane, "seed": seed, "seconds": seconds, "pid": proc.pid,
+                      "spec": str(spec_path), "result": str(result_path), "finding": finding,
+                      "elapsed": self.elapsed()})  # fmt: skip
+        self.running[n] = Slice(n, lane, seed, seconds, spec_path, result_path, proc, proc.pid, time.monotonic(), finding)
+        self.progress(f"slice {n}: {lane}" + (f" {finding}" if finding else f" for {seconds:.0f} s (seed {seed})"))
+
+    def _finish_slice(self, s: Slice, status_if_missing: str = "lost") -> None:
+        try:
+            result = json.loads(s.result.read_text())
+        except (FileNotFoundError, ValueError):
+            result = {"lane": s.lane, "status": status_if_missing, "execs": 0, "findings": [],
+                      "seconds": round(time.monotonic() - s.started, 3) if s.started else 0.0}  # fmt: skip
+        self._register_findings(result.get("findings", []), s.lane)
+        if result.get("corpus_added") is None:
+            result["corpus_added"] = 0
+        self._record({"t": "slice_done", "n": s.n, "lane": s.lane, "finding": s.finding, "result": _trim(result),
+                      "corpus_size": len(entries(self.queue)), "elapsed": self.elapsed()})  # fmt: skip
+        if s.lane == "minimize" and s.finding:
+            self._after_minimize(s.finding)
+        if result.get("status") == "error" and s.lane != "minimize":
+            self.progress(f"slice {s.n} ({s.lane}) failed: {result.get('error')}")
+            stats = self.state.lane_stats(s.lane)
+            if len(stats["errors"]) >= 2:
+                self._record({"t": "lane_status", "lane": s.lane, "status": "error", "reason": result.get("error", "")})
+
+    def _register_findings(self, found: list[dict[str, Any]], lane: str) -> None:
+        for f in found:
+            fid = f.get("id")
+            if not isinstance(fid, str):
+                continue
+            new = fid not in self.state.known_at_start
+            self._record({"t": "finding", "id": fid, "kind": f.get("kind"), "targets": f.get("targets"),
+                          "summary": f.get("summary", ""), "path": str(self.findings_dir / fid), "lane": lane,
+                          "new": new, "count": int(f.get("count") or 1), "elapsed": self.elapsed()})  # fmt: skip
+            if fid not in self._known_recorded:
+                KnownIndex(self.config.known_path).record([{"id": fid, "kind": f.get("kind"), "summary": f.get("summary", "")}],
+                                                          self.state.campaign_id)  # fmt: skip
+                self._known_recorded.add(fid)
+
+    def reconcile(self) -> None:
+        """Journal every finding saved under findings/ during this campaign that the
+        journal does not know yet (its slice died before reporting it)."""
+        if not self.findings_dir.is_dir():
+            return
+        started = self._campaign_started
+        for directory in sorted(self.findings_dir.iterdir()):
+            if directory.name.startswith(".") or directory.name in self.state.findings:
+                continue
+            try:
+                data = json.loads((directory / "finding.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if float(data.get("found_at", 0)) < started:
+                continue  # an earlier night's finding in the same directory
+            self._register_findings([{"id": data.get("id", directory.name), "kind": data.get("kind"),
+                                      "targets": data.get("targets"), "summary": data.get("summary", "")}],
+                                    "recovered")  # fmt: skip
+
+    def _after_minimize(self, fid: str) -> None:
+        """Add the finding's programs to the corpus queue (the byte encoding, when it has one)."""
+        from fuzzharness.findings.store import read_text
+        from fuzzharness.programs.sequential import encode, parse_text
+
+        added = 0
+        for name in ("program.min.fh", "program.fh"):
+            path = self.findings_dir / fid / name
+            if not path.is_file():
+                continue
+            try:
+                added += add_entry(self.queue, encode(parse_text(read_text(path), str(path))))
+            except (ValueError, CorruptInput):
+                continue
+
+    def _pending_minimizations(self) -> list[str]:
+        busy = {s.finding for s in self.running.values() if s.finding}
+        out = []
+        for fid in self.state.findings:
+            if fid in busy or fid in self.state.minimized:
+                continue
+            if any(r.get("finding") == fid and r["lane"] == "minimize" for r in self.state.started_slices.values()):
+                continue  # started earlier (and lost): not retried, the original program stays
+            if not (self.findings_dir / fid / "finding.json").is_file():
+                continue
+            out.append(fid)
+        return out
+
+    def _collect_orphans(self) -> None:
+        """Slices the previous (killed) campaign process started and never closed."""
+        for n, record in sorted(self.state.started_slices.items()):
+            if n in self.state.done_slices:
+                continue
+            s = Slice(n, record["lane"], record["seed"], record["seconds"], Path(record["spec"]), Path(record["result"]),
+                      pid=record.get("pid"), finding=record.get("finding"))  # fmt: skip
+            deadline = time.monotonic() + 30.0
+            while _alive(s.pid, s.spec) and time.monotonic() < deadline:
+                time.sleep(0.2)  # it got SIGTERM when its parent died and is writing its result
+            if _alive(s.pid, s.spec):
+                try:
+                    os.killpg(s.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self._finish_slice(s, "lost")
+
+    def _stop_slices(self) -> None:
+        for s in self.running.values():
+            if s.proc is not None and s.proc.poll() is None:
+                try:
+                    s.proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 30.0
+        for s in list(self.running.values()):
+            if s.proc is None:
+                continue
+            try:
+                s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _killpg(s.proc)
+            self.running.pop(s.n)
+            self._finish_slice(s, "interrupted")
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> CampaignResult:
+        self._base_elapsed = self.state.elapsed
+        self._t0 = time.monotonic()
+        self._campaign_started = float(next(read_journal(self.journal_path))["time"]) - 1.0
+        self._known_recorded = set(self.state.findings)
+        import_seeds(self.queue)
+        if self.resumed:
+            self.progress(f"resuming campaign {self.state.campaign_id} at {self.state.elapsed:.0f} s of "
+                          f"{self.config.duration:.0f} s")  # fmt: skip
+            self._collect_orphans()
+        self.reconcile()
+        lanes = self._lanes()
+        if not lanes:
+            reasons = "; ".join(f"{n}: {self.state.lane_stats(n)['reason']}" for n in self.state.lanes)
+            raise InvalidArgument(f"no lane of this campaign can run ({reasons})")
+        previous_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        last_tick = last_report = time.monotonic()
+        try:
+            while True:
+                for n, s in list(self.running.items()):
+                    if s.proc is not None and s.proc.poll() is not None:
+                        self.running.pop(n)
+                        self._finish_slice(s)
+                    elif time.monotonic() - s.started > s.seconds + SLICE_GRACE + 2 * self.config.timeout:
+                        _killpg(s.proc)
+                        self.running.pop(n)
+                        self._finish_slice(s, "killed (overran its slice)")
+                pr_stop = self.config.until_first_finding and self.state.new_findings
+                if self.stop_requested or pr_stop:
+                    if self.running and any(s.lane != "minimize" for s in self.running.values()):
+                        self._stop_slices()
+                remaining = self.config.duration - self.elapsed()
+                pending = self._pending_minimizations()
+                fuzzing_over = remaining < MIN_SLICE or pr_stop or self.stop_requested
+                if fuzzing_over and not self.running and (not pending or self.stop_requested):
+                    break
+                while len(self.running) < self.config.jobs and not self.stop_requested:
+                    if pending:
+                        fid = pending.pop(0)
+                        self._start_slice("minimize", None, self.config.minimize_seconds, finding=fid)
+                        continue
+                    if fuzzing_over:
+                        break
+                    lane = self._next_lane(lanes)
+                    if lane is None:
+                        fuzzing_over = True
+                        break
+                    self._start_slice(lane, lanes[lane], min(self.config.slice, remaining))
+                if time.monotonic() - last_tick >= TICK_SECONDS:
+                    self._record({"t": "tick", "elapsed": self.elapsed(), "time": time.time()})
+                    last_tick = time.monotonic()
+                if time.monotonic() - last_report >= 30.0:
+                    self.write_reports(final=False)
+                    last_report = time.monotonic()
+                time.sleep(0.2)
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+        self.reconcile()  # nothing runs now: a finding on disk that no slice reported is added
+        if self.stop_requested:
+            self._record({"t": "interrupted", "elapsed": self.elapsed(), "time": time.time()})
+        else:
+            self._record({"t": "end", "elapsed": self.elapsed(), "time": time.time()})
+        report = self.write_reports(final=not self.stop_requested)
+        self.journal.close()
+        new = self.state.new_findings
+        known = [i for i in self.state.findings if i not in new]
+        return CampaignResult(self.out, 1 if new else 0, new, known, report)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+        self.progress(f"{signal.Signals(signum).name}: stopping the slices; restart with the same --out to resume")
+
+    def write_reports(self, final: bool) -> dict[str, Any]:
+        from fuzzharness.report.campaign_report import build_report, write_all
+
+        report = build_report(self.state, self.out, self.queue, final=final, elapsed=self.elapsed())
+        write_all(report, self.out)
+        return report
+
+
+def _trim(result: dict[str, Any]) -> dict[str, Any]:
+    """A slice result for the journal: findings reduced to what the report needs."""
+    out = {k: v for k, v in result.items() if k != "traceback"}
+    out["findings"] = [{k: f.get(k) for k in ("id", "kind", "targets", "summary", "count", "seed")}
+                       for f in result.get("findings", [])]  # fmt: skip
+    return out
+
+
+def _alive(pid: int | None, spec: Path) -> bool:
+    """Is ``pid`` still the slice process started for ``spec`` (not a reused pid)?"""
+    if not pid:
+        return False
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        return str(spec) in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - gone, or not ours
+        return False
+
+
+def _killpg(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_campaign(config: CampaignConfig, progress: Callable[[str], None] | None = None) -> CampaignResult:
+    """Run (or resume) a campaign; see the module docstring."""
+    from fuzzharness.contract.registry import select_targets
+
+    select_targets(config.targets)  # a bad target name: exit 2 before anything starts
+    if config.jobs < 1:
+        raise InvalidArgument(f"jobs must be at least 1, got {config.jobs}")
+    return Campaign(config, progress).run()
+
+
+def remove_campaign_state(out: Path) -> None:
+    """Forget a campaign's state (journal, slices, reports), keeping its findings."""
+    for name in (JOURNAL_FILE,):
+        (Path(out) / name).unlink(missing_ok=True)
+    shutil.rmtree(Path(out) / SLICES_DIR, ignore_errors=True)
+
+
+def bench(config: CampaignConfig, seconds: float, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """execs/s of a campaign with all its lanes, beside each lane alone (same jobs, same
+    duration, fresh out and corpus each); the figure the README and reports quote."""
+    import copy
+    import tempfile
+
+    rows = []
+    lanes = [n for n, lane in config.lanes.items() if lane.enabled and lane.weight > 0]
+    runs = [(f"{name} alone", [name]) for name in lanes] + [("all lanes", lanes)]
+    for label, chosen in runs:
+        with tempfile.TemporaryDirectory(prefix="fh-bench-") as tmp:
+            c = copy.deepcopy(config)
+            c.out, c.corpus, c.known = Path(tmp) / "out", Path(tmp) / "corpus", None
+            # Slices short enough that every chosen lane gets a turn on the slots.
+            turns = max(1, -(-len(chosen) // max(1, config.jobs)))
+            c.duration, c.slice, c.until_first_finding = seconds, seconds / turns, False
+            for name, lane in c.lanes.items():
+                lane.enabled = name in chosen
+            try:
+                report = run_campaign(c, progress).report
+            except InvalidArgument as exc:
+                rows.append({"run": label, "execs": 0, "seconds": 0.0, "execs_per_second": 0.0, "note": str(exc)})
+                continue
+            lane_rates = {n: s["execs_per_second"] for n, s in report["lanes"].items() if s["status"] == "ok"}
+            rows.append({"run": label, "execs": report["execs"], "seconds": report["elapsed"],
+                         "execs_per_second": report["execs_per_second"], "lanes": lane_rates,
+                         "unavailable": [n for n, s in report["lanes"].items() if s["status"] != "ok"]})  # fmt: skip
+    return {"targets": config.targets, "jobs": config.jobs, "seconds": seconds, "variant": config.variant, "rows": rows}

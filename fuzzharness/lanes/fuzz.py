@@ -1,0 +1,305 @@
+"""Random differential fuzzing: the ``fuzz`` command's engine.
+
+``fuzz`` runs ``jobs`` job processes side by side (started with ``spawn``; the
+parent never loads a target). Each job owns one worker per target, generates
+programs from its own seed, runs every program on all targets at once (one
+thread per worker, the workers are separate processes), checks the traces
+against the model and each other, and saves each finding atomically the moment
+it is found. Jobs report progress to the parent through a queue; the parent
+draws the progress display and prints the summary.
+
+Every program's seed is recorded: ``program_seed = seed * 2**40 + job * 2**32 + n``
+regenerates it with ``generate(Random(program_seed))`` (with ``via_rate=PAIR_VIA_RATE`` when a
+cross-runtime pair is among the targets).
+
+With ``corpus`` (a directory of byte-encoded programs, e.g. a campaign's
+``<corpus>/<targets>/queue``), a fraction ``corpus_rate`` of the programs are
+byte-level mutations of corpus entries instead (:func:`mutate_entry`; every byte
+string decodes to a valid program). Their findings record no seed (the saved
+program is the input).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import random
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fuzzharness.contract.registry import TargetSpec, select_targets
+from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, TargetWorker, probe, run_batch
+from fuzzharness.findings.store import Finding, merge_hits, save
+from fuzzharness.findings.triage import findings_for
+from fuzzharness.oracles.differential import cross_check_skipped
+from fuzzharness.programs.sequential import Program, generate
+
+#: Share of ops given a runtime selector when a cross-runtime pair is fuzzed (program.generate).
+PAIR_VIA_RATE = 0.3
+
+__all__ = ["FuzzOptions", "FuzzSummary", "run_fuzz", "program_seed", "load_corpus", "mutate_entry"]
+
+
+@dataclass
+class FuzzOptions:
+    targets: list[str]
+    seconds: float | None = 30.0
+    runs: int | None = None
+    seed: int = 0
+    jobs: int = 1
+    out: Path = Path("corpus/crashes")
+    variant: str = "release"
+    mutant: int = 0
+    batch: int = 32
+    timeout: float = DEFAULT_TIMEOUT
+    max_ops: int = 48
+    #: stop every job at the first finding (whose kind is in ``stop_kinds``, if given):
+    #: the mutant suite's "time to detection" (fuzzharness.lanes.mutants)
+    stop_on_first: bool = False
+    stop_kinds: tuple[str, ...] = ()
+    #: directory of byte-encoded programs to mutate (campaign corpus queue), and how often
+    corpus: Path | None = None
+    corpus_rate: float = 0.25
+    #: kill and restart a worker whose RSS exceeds this (an ``oom`` finding); None: no limit
+    rss_limit_mb: int | None = None
+
+
+@dataclass
+class FuzzSummary:
+    targets: list[str]
+    variant: str
+    seed: int
+    jobs: int
+    seconds: float = 0.0
+    programs: int = 0
+    ops: int = 0
+    restarts: int = 0
+    #: one entry per distinct finding (by id), with how often it was hit
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    #: (exception name, message) of the first error that stopped a job, if any
+    fatal: tuple[str, str] | None = None
+    #: with a cross-runtime pair and single-runtime targets together: programs whose
+    #: pair trace was (checked) / was not (skipped: the pair model and the single model
+    #: expect different traces, e.g. a NOT_HELD release) compared with the single targets'
+    cross_checked: int = 0
+    cross_skipped: int = 0
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def add_findings(self, found: list[dict[str, Any]]) -> None:
+        merge_hits(self.findings, found)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ops_per_second"] = round(self.ops_per_second, 1)
+        out["new_findings"] = sum(1 for f in self.findings if f["new"])
+        return out
+
+
+def program_seed(seed: int, job: int, n: int) -> int:
+    return seed * (1 << 40) + job * (1 << 32) + n
+
+
+def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any, stop: Any) -> None:
+    """One job process: generate, run, check, save; report through ``events``."""
+    workers: dict[str, TargetWorker] = {}
+    pairs = {spec.name for spec in specs if spec.pair}
+    try:
+        for spec in specs:
+            workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
+                                              rss_limit_mb=options.rss_limit_mb)  # fmt: skip
+            workers[spec.name].start()
+        deadline = time.monotonic() + options.seconds if options.seconds else None
+        n = 0
+        entries = load_corpus(options.corpus) if options.corpus else []
+        from_corpus: set[int] = set()
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            size = options.batch
+            if options.runs is not None:
+                size = min(size, _share(options.runs, options.jobs, index) - n)
+                if size <= 0:
+                    break
+            batch = []
+            for _ in range(size):
+                seed = program_seed(options.seed, index, n)
+                rng = random.Random(seed)
+                if entries and rng.random() < options.corpus_rate:
+                    from_corpus.add(seed)
+                    batch.append((seed, mutate_entry(rng, entries, options.max_ops)))
+                else:
+                    # Runtime selectors only matter to pairs: single-target runs keep plain programs.
+                    batch.append((seed, generate(rng, options.max_ops, via_rate=PAIR_VIA_RATE if pairs else 0.0)))
+                n += 1
+            outcomes = run_batch(workers, batch)
+            ops = 0
+            found = []
+            cross = [0, 0]  # [checked, skipped] (see FuzzSummary)
+            mixed = len({spec.pair for spec in specs}) == 2
+            for seed, program in batch:
+                if mixed:
+                    cross[cross_check_skipped(program, list(workers), pairs)] += 1
+                per_target = outcomes[seed]
+                ops += sum(len(o) for o in per_target.values() if isinstance(o, list))
+                for finding in findings_for(
+                    program, per_target, variant=options.variant, mutant=options.mutant,
+                    seed=None if seed in from_corpus else seed,
+                    probe=lambda target, p: probe(workers[target], p, options.timeout),
+                ):  # fmt: skip
+                    found.append(_record(finding, options.out))
+            if options.stop_on_first and any(
+                not options.stop_kinds or f["kind"] in options.stop_kinds for f in found
+            ):
+                stop.set()
+            restarts = sum(w.restarts for w in workers.values())
+            events.put(("progress", index, len(batch), ops, found, restarts, cross))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits 3 / 2
+        events.put(("error", index, type(exc).__name__, str(exc), traceback.format_exc()))
+    finally:
+        for worker in workers.values():
+            worker.close()
+        events.put(("done", index))
+
+
+def load_corpus(directory: Path, limit: int = 4096) -> list[bytes]:
+    """The byte-encoded programs of a corpus directory (at most ``limit``, smallest names first)."""
+    try:
+        names = sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    out = []
+    for path in names[:limit]:
+        try:
+            out.append(path.read_bytes()[:4096])
+        except OSError:
+            continue
+    return out
+
+
+def mutate_entry(rng: random.Random, entries: list[bytes], max_ops: int) -> Program:
+    """A byte-level mutation of a corpus entry: flips, inserts, deletions, a splice with
+    another entry or a fresh program's encoding. Total: any bytes decode to a program."""
+    from fuzzharness.programs.sequential import decode, encode
+
+    data = bytearray(rng.choice(entries) or b"\0")
+    for _ in range(rng.randint(1, 4)):
+        roll = rng.random()
+        pos = rng.randrange(len(data) + 1)
+        if roll < 0.35 and data:
+            data[min(pos, len(data) - 1)] ^= 1 << rng.randrange(8)
+        elif roll < 0.55:
+            data[pos:pos] = bytes([rng.randrange(256)])
+        elif roll < 0.7 and len(data) > 2:
+            del data[pos : pos + rng.randint(1, 8)]
+        elif roll < 0.85:
+            other = rng.choice(entries)[1:]
+            cut = rng.randrange(len(other) + 1)
+            data[pos:] = other[cut:]
+        else:
+            try:
+                data += encode(generate(rng, 8))[1:]
+            except ValueError:
+                pass
+    program = decode(bytes(data))
+    if len(program.ops) > 2 * max_ops:
+        program = Program(program.config, program.ops[: 2 * max_ops])
+    return program
+
+
+def _share(total: int, jobs: int, index: int) -> int:
+    return total // jobs + (1 if index < total % jobs else 0)
+
+
+def _record(finding: Finding, out: Path) -> dict[str, Any]:
+    path = save(finding, out)
+    return {
+        "id": finding.id,
+        "kind": finding.kind.name,
+        "targets": finding.targets,
+        "summary": finding.summary,
+        "seed": finding.seed,
+        "path": str(path or out / finding.id),
+        "new": path is not None,
+        "found_at": finding.found_at,
+    }
+
+
+def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
+    """Run a fuzzing session; ``progress(summary, elapsed)`` is called as jobs report.
+
+    Raises the first job's user error (e.g. a target that is not built) after
+    stopping the others.
+    """
+    specs = select_targets(options.targets)
+    for spec in specs:
+        spec.library(options.variant)  # fail fast, before starting any process
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    stop = ctx.Event()
+    summary = FuzzSummary([s.name for s in specs], options.variant, options.seed, options.jobs)
+    procs = [
+        ctx.Process(target=_job, args=(i, options, specs, events, stop), daemon=True) for i in range(options.jobs)
+    ]
+    start = time.monotonic()
+    for p in procs:
+        p.start()
+    running = set(range(options.jobs))
+    restarts = [0] * options.jobs
+    try:
+        while running:
+            try:
+                event = events.get(timeout=0.5)
+            except queue_module.Empty:
+                dead = {i for i in running if not procs[i].is_alive()}
+                for i in dead:
+                    summary.errors.append(f"job {i} died (exit code {procs[i].exitcode})")
+                running -= dead
+                event = None
+            if event is not None:
+                if event[0] == "progress":
+                    _, i, programs, ops, found, restarts[i], cross = event
+                    summary.programs += programs
+                    summary.ops += ops
+                    summary.add_findings(found)
+                    summary.cross_checked += cross[0]
+                    summary.cross_skipped += cross[1]
+                elif event[0] == "error":
+                    _, i, name, message, tb = event
+                    summary.errors.append(f"job {i}: {name}: {message}")
+                    summary.fatal = summary.fatal or (name, message)
+                    stop.set()
+                elif event[0] == "done":
+                    running.discard(event[1])
+            summary.seconds = time.monotonic() - start
+            summary.restarts = sum(restarts)
+            if progress is not None:
+                progress(summary, summary.seconds)
+    except KeyboardInterrupt:
+        stop.set()
+        summary.errors.append("interrupted")
+        for p in procs:
+            p.join(timeout=15)
+        # Events still queued (findings are already on disk) are drained below.
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+    summary.seconds = time.monotonic() - start
+    while True:
+        try:
+            event = events.get_nowait()
+        except (queue_module.Empty, OSError, ValueError):
+            break
+        if event[0] == "progress":
+            summary.programs += event[2]
+            summary.ops += event[3]
+            summary.add_findings(event[4])
+            summary.cross_checked += event[6][0]
+            summary.cross_skipped += event[6][1]
+    return summary

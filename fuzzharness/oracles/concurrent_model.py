@@ -1,0 +1,512 @@
+"""The ownership contract as a linearizability model, and the checks of a concurrent run.
+
+:data:`OWNERSHIP` is an instance of :class:`fuzzharness.oracles.linearizability.Model`;
+:func:`check_run` turns what a worker recorded for a
+:class:`~fuzzharness.programs.concurrent.ConcurrentProgram` into a history and
+checks all of it:
+
+* the **setup** (one thread) step by step against the sequential reference model
+  (:mod:`fuzzharness.oracles.model`), as ``fuzz`` does;
+* the **threads and the epilogue infos** for linearizability, partitioned per
+  *root resource*. A resource is named by a key, never by its handle value:
+  ``("h", K)`` for pool handle ``hK``, ``("l", T, K)`` for thread T's ``lK``.
+  A snapshot and every op on the snapshot's handle belong to the partition of
+  the snapshot's origin (the snapshot reads the origin's bytes at one instant,
+  so they are not independent); a create in a thread starts a partition of its
+  own. Resources of different roots share nothing the contract lets a caller
+  observe per call, except slot allocation and byte accounting -- see the next
+  point;
+* **relaxations, and why they are sound**: the exact handle value a create or
+  snapshot returns depends on every other thread's allocations, so the model
+  does not predict it; instead every handle value issued in the run must be
+  distinct (generations make values unique within a session: equal values
+  would be ABA), have a generation >= 1 and a slot below capacity. ``EXHAUSTED``
+  depends on global counts: the generator sizes capacity and byte limits so
+  that it cannot happen, and the model accepts it only when the program's
+  worst case (every producer alive at once) could exhaust the limits;
+* **reclamation**: per resource, dying is observable (its handle turns stale at
+  once), *when its memory is freed is not*. Under a deferred strategy the
+  model says "freed now or later": the epilogue's first ``stats`` (before
+  ``quiesce``) may count each dead resource as pending or reclaimed; after an OK
+  ``quiesce`` nothing may be pending; ``shutdown`` must report exactly what
+  the epilogue infos found alive;
+* **per-thread errors**: after each non-OK status the runner fetched that same
+  thread's ``fh_last_error``; it must name the failing function and the handle,
+  so another thread's message showing up is a divergence.
+
+Anything else (PANIC statuses, setup divergences, epilogue mismatches) is
+reported as a :class:`Problem` with the finding kind it maps to.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status
+from fuzzharness.contract.values import ResourceInfo, StatsValue
+from fuzzharness.oracles.differential import observation_problem, render_value
+from fuzzharness.oracles.linearizability import Model, Operation, Verdict, check
+from fuzzharness.oracles.model import OwnershipModel
+from fuzzharness.oracles.timeline import EPILOGUE_CLIENT
+from fuzzharness.programs.concurrent import ConcurrentProgram, Local, thread_op_text
+from fuzzharness.programs.interpreter import Observation, steps_of
+from fuzzharness.programs.sequential import Create, Info, Program, Read, Ref, Snapshot, Write, op_name
+
+__all__ = [
+    "OWNERSHIP",
+    "ConcurrentRun",
+    "Problem",
+    "RunCheck",
+    "check_run",
+    "overlap_fraction",
+    "describe_input",
+    "describe_output",
+]
+
+_FUNCTION = {"create": "fh_create", "acquire": "fh_acquire", "release": "fh_release", "write": "fh_write",
+             "read": "fh_read", "snapshot": "fh_snapshot", "info": "fh_info"}  # fmt: skip
+
+
+@dataclass
+class ConcurrentRun:
+    """What a worker recorded for one concurrent program (plain, picklable data).
+
+    Records are :class:`fuzzharness.contract.bindings.NativeRecord` tuples; ``epilogue``
+    holds the infos (one per key in ``epilogue_keys``), then stats, quiesce, stats.
+    """
+
+    init_status: int
+    setup: list = field(default_factory=list)
+    threads: list = field(default_factory=list)
+    epilogue_keys: list = field(default_factory=list)
+    epilogue: list = field(default_factory=list)
+    shutdown: tuple[int, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something found outside the linearizability check. ``kind``: a FindingKind name."""
+
+    kind: str
+    function: str
+    aspect: str
+    summary: str
+
+
+@dataclass
+class RunCheck:
+    verdict: Verdict | None
+    problems: list[Problem]
+    history: list[Operation]
+    overlap: tuple[int, int]  #: (thread ops overlapping another thread's op on the same root, thread ops)
+    labels: dict[int, str]  #: operation id -> readable op text ("T1 #4 read h0 0 8")
+
+
+# --------------------------------------------------------------------------- the model
+#
+# Input:  (fn, key, args, new_key[, runtime])   fn in _FUNCTION; key: the target resource
+#         (None for create); args: (offset, data) / (offset, length) / (size,) / ();
+#         new_key: the key a create/snapshot names; runtime ("owner" / "foreign"): only on
+#         a cross-runtime pair, the runtime that made the call (absent: the default).
+# Output: (status, value): value is bytes for read, (size, refs, read_only) for info.
+# State:  a sorted tuple of (key, (alive, counts, data, read_only)) for the partition;
+#         counts = (owner references, foreign references): a single-runtime target keeps
+#         all of them in the second, a pair per runtime (NOT_HELD when the calling
+#         runtime holds none; dead when the sum is zero; info's refs is the sum).
+# A key missing from the state was never created (a failed producer): INVALID_HANDLE.
+
+
+def _get(state: tuple, key: Any) -> tuple | None:
+    for k, res in state:
+        if k == key:
+            return res
+    return None
+
+
+def _put(state: tuple, key: Any, res: tuple) -> tuple:
+    return tuple(sorted([(k, r) for k, r in state if k != key] + [(key, res)], key=lambda kr: repr(kr[0])))
+
+
+def _range(offset: int, length: int, size: int) -> Status:
+    if offset + length > U64_MAX:
+        return Status.OVERFLOW
+    if offset + length > size:
+        return Status.BOUNDS
+    return Status.OK
+
+
+def _counts(side: int, delta: int, counts: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    return (counts[0] + delta, counts[1]) if side == 0 else (counts[0], counts[1] + delta)
+
+
+def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: bool) -> list:
+    fn, key, args, new_key = inp[:4]
+    side = 0 if inp[4:] == ("owner",) else 1  # which count the call moves (see above)
+    status, value = out
+    if fn == "create":
+        if status == Status.EXHAUSTED and exhaustion_possible:
+            return [state]
+        if status != Status.OK:
+            return []
+        return [_put(state, new_key, (True, _counts(side, 1), bytes(args[0]), False))]
+    res = _get(state, key)
+    if res is None:
+        return [state] if status == Status.INVALID_HANDLE else []
+    alive, counts, data, read_only = res
+    if isinstance(counts, int):  # hand-made states (tests) may give one count
+        counts = (0, counts)
+    refs = counts[0] + counts[1]
+    if not alive:
+        return [state] if status == Status.STALE_HANDLE else []
+    if fn == "acquire":
+        if counts[side] == MAX_REFS:
+            return [state] if status == Status.OVERFLOW else []
+        return [_put(state, key, (True, _counts(side, 1, counts), data, read_only))] if status == Status.OK else []
+    if fn == "release":
+        if counts[side] == 0:  # the other runtime holds every reference
+            return [state] if status == Status.NOT_HELD else []
+        if status != Status.OK:
+            return []
+        return [_put(state, key, (refs > 1, _counts(side, -1, counts), data if refs > 1 else b"", read_only))]
+    if fn == "write":
+        offset, payload = args
+        want = Status.READ_ONLY if read_only else _range(offset, len(payload), len(data))
+        if status != want:
+            return []
+        if want != Status.OK:
+            return [state]
+        return [_put(state, key, (True, counts, data[:offset] + payload + data[offset + len(payload):], read_only))]
+    if fn == "read":
+        offset, length = args
+        want = _range(offset, length, len(data))
+        if status != want:
+            return []
+        return [state] if want != Status.OK or value == data[offset : offset + length] else []
+    if fn == "info":
+        return [state] if status == Status.OK and value == (len(data), refs, int(read_only)) else []
+    if fn == "snapshot":
+        if status == Status.EXHAUSTED and exhaustion_possible:
+            return [state]
+        if status != Status.OK:
+            return []
+        return [_put(state, new_key, (True, _counts(side, 1), data, True))]
+    raise ValueError(f"unknown function {fn!r}")
+
+
+def _key_text(key: Any) -> str:
+    if key is None:
+        return "-"
+    return f"h{key[1]}" if key[0] == "h" else f"T{key[1]}.l{key[2]}"
+
+
+def describe_input(inp: tuple) -> str:
+    if inp[4:]:
+        return f"{inp[4]}: {describe_input(inp[:4])}"
+    fn, key, args, new_key = inp
+    if fn == "create":
+        return f"{_key_text(new_key)} = create {args[0]}"
+    if fn == "snapshot":
+        return f"{_key_text(new_key)} = snapshot {_key_text(key)}"
+    if fn == "write":
+        return f'write {_key_text(key)} {args[0]} x"{args[1][:16].hex()}"'
+    if fn == "read":
+        return f"read {_key_text(key)} {args[0]} {args[1]}"
+    return f"{fn} {_key_text(key)}"
+
+
+def describe_output(out: tuple) -> str:
+    status, value = out
+    text = Status(status).name if status in Status._value2member_map_ else f"UNKNOWN({status})"
+    if status == Status.OK and value is not None:
+        if isinstance(value, tuple):
+            text += f" size {value[0]} refs {value[1]}" + (" ro" if value[2] else "")
+        else:
+            text += " " + render_value(value)
+    return text
+
+
+def _describe_state(state: tuple) -> str:
+    parts = []
+    for key, (alive, counts, data, read_only) in state:
+        counts = (0, counts) if isinstance(counts, int) else counts
+        if alive:
+            refs = f"{counts[1]}" if not counts[0] else f"{sum(counts)} (owner {counts[0]}, foreign {counts[1]})"
+            parts.append(f"{_key_text(key)}: refs {refs} {render_value(data)}" + (" ro" if read_only else ""))
+        else:
+            parts.append(f"{_key_text(key)}: dead")
+    return "; ".join(parts) or "(nothing)"
+
+
+def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion_possible: bool) -> Model:
+    """The model for one run: ``initial`` maps root keys to their state after setup,
+    ``roots`` maps every key to its root (partition)."""
+
+    def partition(ops: list[Operation]) -> dict:
+        parts: dict = {}
+        for op in ops:
+            fn, key, _, new_key = op.input[:4]
+            parts.setdefault(roots[key if key is not None else new_key], []).append(op)
+        return parts
+
+    def init(root: Any) -> tuple:
+        return ((root, initial[root]),) if root in initial else ()
+
+    return Model(
+        init=init,
+        step=lambda s, i, o: _ownership_step(s, i, o, exhaustion_possible),
+        partition=partition,
+        describe_operation=lambda i, o: f"{describe_input(i)} -> {describe_output(o)}",
+        describe_state=_describe_state,
+    )
+
+
+#: The model for hand-made histories over pool handles that start alive with one
+#: reference and 4 zero bytes (tests and documentation); :func:`check_run` builds
+#: its own with the real states after setup.
+OWNERSHIP = ownership_model(
+    {("h", k): (True, (0, 1), bytes(4), False) for k in range(8)},
+    {("h", k): ("h", k) for k in range(8)},
+    exhaustion_possible=False,
+)
+
+
+# --------------------------------------------------------------------------- checking a run
+
+
+def _observation(op: Any, rec: Any) -> Observation:
+    status = rec.status
+    value = None
+    if status == Status.OK:
+        if isinstance(op, (Create, Snapshot)):
+            value = rec.out
+        elif isinstance(op, Read):
+            value = rec.data
+        elif isinstance(op, Info):
+            value = ResourceInfo(rec.out, rec.refs, bool(rec.read_only))
+    handle = rec.handle if getattr(op, "handle", None) is not None else None
+    return Observation(status, value, rec.message, handle)
+
+
+def _message_problem(function: str, rec: Any, with_handle: bool) -> str | None:
+    message = rec.message or ""
+    if not message.startswith(function + ":"):
+        return f"expected a message starting {function + ':'!r}, got {message!r}"
+    if with_handle:
+        import re
+
+        named = {int(h, 16) for h in re.findall(r"0[xX]([0-9a-fA-F]{1,16})\b", message)}
+        if rec.handle not in named:
+            return f"expected a message naming handle {rec.handle:#x}, got {message!r}"
+    return None
+
+
+def _setup_model(
+    program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem], pair: bool = False
+) -> tuple[OwnershipModel, list[int]]:
+    """Check the setup against the sequential model; returns the model after it and the pool."""
+    cfg = program.config
+    seq = Program(cfg, program.setup)
+    steps = steps_of(seq)[1 : 1 + len(program.setup)]
+    model = OwnershipModel(cfg.capacity, cfg.strategy == "deferred", cfg.max_resource_bytes, cfg.max_total_bytes,
+                           pair=pair)  # fmt: skip
+    pool_model: list[int] = []
+    for step, op, rec in zip(steps, program.setup, run.setup):
+        operand = getattr(op, "handle", None)
+        handle = None if operand is None else pool_model[operand.index] if isinstance(operand, Ref) else None
+        via = getattr(op, "via", None)
+        if isinstance(op, Create):
+            want = model.create(op.size, via)
+        elif handle is None:
+            raise ValueError("setup ops name pool handles only (hK)")
+        elif isinstance(op, Write):
+            want = model.write(handle, op.offset, op.data, via)
+        elif isinstance(op, Read):
+            want = model.read(handle, op.offset, op.length, via)
+        else:
+            want = getattr(model, op_name(op))(handle, via)
+        expected = Observation(want[0], want[1] if want[0] == Status.OK else None)
+        got = _observation(op, rec)
+        problem = observation_problem(step, expected, got)
+        if problem is not None:
+            aspect, exp, act = problem
+            kind = "panic" if rec.status == Status.PANIC else "divergence"
+            problems.append(Problem(kind, step.function, aspect, f"setup `{step.label}`: {aspect} expected {exp}, got {act}"))
+        if op.produces_handle:
+            pool_model.append(want[1] if want[0] == Status.OK else 0)
+    return model, pool_model
+
+
+def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | None = 10.0,
+              pair: bool = False) -> RunCheck:  # fmt: skip
+    """Every check of one concurrent run (see the module docstring). ``pair``: the run
+    was on a cross-runtime pair (per-runtime counts, each op through its ``via``)."""
+    problems: list[Problem] = []
+    cfg = program.config
+    if run.init_status != Status.OK:
+        problems.append(Problem("divergence", "fh_init", "status", f"init returned {run.init_status}"))
+        return RunCheck(None, problems, [], (0, 0), {})
+    model, pool = _setup_model(program, run, problems, pair)
+    if problems:
+        return RunCheck(None, problems, [], (0, 0), {})
+
+    initial: dict = {}
+    roots: dict = {}
+    sizes: dict = {}
+    for k, handle in enumerate(pool):
+        key = ("h", k)
+        roots[key] = key
+        if not handle:  # the setup's create/snapshot failed: hK is 0, INVALID_HANDLE
+            sizes[key] = 0
+            continue
+        res = model.live.get(handle & 0xFFFF_FFFF) if handle else None
+        alive = res is not None and (model.generations[handle & 0xFFFF_FFFF] == handle >> 32)
+        counts = (res.counts["owner"], res.counts["foreign"]) if alive else (0, 0)
+        initial[key] = (True, counts, bytes(res.data), res.read_only) if alive else (False, (0, 0), b"", False)
+        sizes[key] = len(res.data) if res is not None else 0
+
+    history: list[Operation] = []
+    labels: dict[int, str] = {}
+    issued: list[tuple[int, str]] = [(h, f"setup h{k}") for k, h in enumerate(pool) if h]
+    producers = len(pool)
+    worst_bytes = sum(sizes.values())
+    for t, (ops, recs) in enumerate(zip(program.threads, run.threads)):
+        local = 0
+        for i, (op, rec) in enumerate(zip(ops, recs)):
+            fn = op_name(op)
+            operand = getattr(op, "handle", None)
+            key = None
+            if isinstance(operand, Ref):
+                key = ("h", operand.index)
+            elif isinstance(operand, Local):
+                key = ("l", t, operand.index)
+            new_key = None
+            if op.produces_handle:
+                new_key = ("l", t, local)
+                roots[new_key] = new_key if key is None else roots[key]
+                sizes[new_key] = op.size if isinstance(op, Create) else sizes.get(key, 0)
+                worst_bytes += sizes[new_key]
+                producers += 1
+                local += 1
+                if rec.status == Status.OK:
+                    issued.append((rec.out, f"T{t} #{i} {thread_op_text(op, local - 1)}"))
+            if isinstance(op, Create):
+                args: tuple = (op.size,)
+            elif isinstance(op, Write):
+                args = (op.offset, op.data)
+            elif isinstance(op, Read):
+                args = (op.offset, op.length)
+            else:
+                args = ()
+            if rec.status == Status.OK:
+                value = rec.data if isinstance(op, Read) else (rec.out, rec.refs, rec.read_only) if isinstance(op, Info) else None
+            else:
+                value = None
+            op_id = len(history)
+            inp = (fn, key, args, new_key, op.via or "foreign") if pair else (fn, key, args, new_key)
+            history.append(Operation(t, inp, (rec.status, value), rec.t_invoke, rec.t_return, op_id))
+            labels[op_id] = f"T{t} #{i} {thread_op_text(op, local - 1 if op.produces_handle else local)}"
+            if rec.status == Status.PANIC:
+                problems.append(Problem("panic", _FUNCTION[fn], "status", f"T{t} `{labels[op_id]}` returned PANIC"))
+            elif rec.status == -1:
+                raise RuntimeError(f"the native runner refused op {labels[op_id]} (a harness bug)")
+            elif rec.status != Status.OK:
+                problem = _message_problem(_FUNCTION[fn], rec, with_handle=key is not None)
+                if problem:
+                    problems.append(Problem("divergence", _FUNCTION[fn], "message", f"T{t} `{labels[op_id]}`: {problem}"))
+    # Epilogue infos: one per key, on the epilogue "thread" (after every join).
+    n_threads = len(program.threads)
+    epilogue_infos = run.epilogue[: len(run.epilogue_keys)]
+    alive_keys = []
+    for key, rec in zip(run.epilogue_keys, epilogue_infos):
+        op_id = len(history)
+        value = (rec.out, rec.refs, rec.read_only) if rec.status == Status.OK else None
+        history.append(Operation(EPILOGUE_CLIENT, ("info", key, (), None), (rec.status, value), rec.t_invoke, rec.t_return, op_id))
+        labels[op_id] = f"epilogue info {_key_text(key)}"
+        if rec.status == Status.OK:
+            alive_keys.append((key, rec.out))
+
+    capacity_ok = producers + 0 <= cfg.capacity
+    bytes_ok = worst_bytes <= cfg.max_total_bytes and max(sizes.values(), default=0) <= cfg.max_resource_bytes
+    exhaustion_possible = not (capacity_ok and bytes_ok)
+    verdict = check(ownership_model(initial, roots, exhaustion_possible), history, timeout)
+
+    # Handles issued in the run: distinct, well formed.
+    seen: dict[int, str] = {}
+    for value, where in issued:
+        if value >> 32 == 0 or (value & 0xFFFF_FFFF) >= cfg.capacity:
+            problems.append(Problem("divergence", "fh_create", "value", f"{where} returned malformed handle {value:#x}"))
+        elif value in seen:
+            problems.append(Problem("divergence", "fh_create", "value",
+                                    f"{where} returned handle {value:#x}, already issued by {seen[value]} (ABA)"))  # fmt: skip
+        seen.setdefault(value, where)
+    problems += _epilogue_problems(program, run, pool, issued, alive_keys)
+    return RunCheck(verdict, problems, history, overlap_fraction(history, roots, n_threads), labels)
+
+
+def _epilogue_problems(program, run, pool, issued, alive_keys) -> list[Problem]:
+    problems = []
+    deferred = program.config.strategy == "deferred"
+    tail = run.epilogue[len(run.epilogue_keys) :]
+    if len(tail) < 3:
+        return [Problem("divergence", "fh_quiesce", "missing-step", "the epilogue did not complete")]
+    stats1, quiesce, stats2 = tail[:3]
+    live = len(alive_keys)
+    live_bytes = sum(size for _, size in alive_keys)
+    created = len(issued)
+    dead = created - live
+
+    def bad(function: str, aspect: str, text: str) -> None:
+        kind = "panic" if aspect == "PANIC" else "divergence"
+        problems.append(Problem(kind, function, aspect, f"epilogue {text}"))
+
+    for label, rec, settled in (("stats before quiesce", stats1, False), ("stats after quiesce", stats2, True)):
+        if rec.status != Status.OK:
+            bad("fh_get_stats", "status", f"{label}: status {rec.status}")
+            continue
+        s = StatsValue(*rec.stats)
+        want = f"live {live}/{live_bytes}B created {created} reclaimed+pending {dead}"
+        ok = (s.live_resources, s.live_bytes, s.created) == (live, live_bytes, created)
+        ok = ok and s.reclaimed + s.pending_resources == dead and 0 <= s.pending_resources <= dead
+        if settled or not deferred:
+            ok = ok and s.pending_resources == 0 and s.pending_bytes == 0
+        if not ok:
+            extra = " pending 0" if settled or not deferred else " (pending may be anything up to the dead count)"
+            bad("fh_get_stats", "value", f"{label}: expected {want}{extra}, got {s}")
+    if quiesce.status != Status.OK:
+        bad("fh_quiesce", "status", f"quiesce returned {quiesce.status} (expected OK)")
+    status, report = run.shutdown or (None, None)
+    if status != Status.OK:
+        bad("fh_shutdown", "status", f"shutdown returned {status}")
+    elif (report.live_resources, report.live_bytes, report.created) != (live, live_bytes, created):
+        bad("fh_shutdown", "value", f"shutdown reported {report}, expected live {live}/{live_bytes}B created {created}")
+    return problems
+
+
+def overlap_fraction(history: list[Operation], roots: dict, n_threads: int) -> tuple[int, int]:
+    """``(overlapping, total)`` over thread ops: an op overlaps when its [invoke, return]
+    interval intersects an op of ANOTHER thread on the same root resource."""
+    by_root: dict = {}
+    for op in history:
+        if op.client >= n_threads:
+            continue
+        fn, key, _, new_key = op.input[:4]
+        by_root.setdefault(roots[key if key is not None else new_key], []).append(op)
+    overlapping = total = 0
+    for ops in by_root.values():
+        per_thread: dict[int, tuple[list[int], list[int]]] = {}
+        for op in sorted(ops, key=lambda o: o.call):
+            calls, rets = per_thread.setdefault(op.client, ([], []))
+            calls.append(op.call)
+            rets.append(op.ret)
+        for op in ops:
+            total += 1
+            for client, (calls, rets) in per_thread.items():
+                if client == op.client:
+                    continue
+                j = bisect.bisect_left(calls, op.call)
+                if (j < len(calls) and calls[j] <= op.ret) or (j > 0 and rets[j - 1] >= op.call):
+                    overlapping += 1
+                    break
+    return overlapping, total

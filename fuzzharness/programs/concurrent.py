@@ -1,0 +1,509 @@
+"""Concurrent programs: a sequential setup, one op list per thread, and an implied epilogue.
+
+A :class:`ConcurrentProgram` is what ``stress`` generates, runs, saves and
+replays:
+
+* **setup** -- ordinary program ops (see :mod:`fuzzharness.programs.sequential`) run on one
+  thread after ``init``. The handles it produces are the *pool*, written
+  ``hK`` everywhere (K-th create/snapshot of the setup, 0 if it failed);
+* **threads** -- one op list per thread, all started together behind a native
+  start barrier. A thread names pool handles ``hK`` and the handles it produced
+  itself ``lK`` (K-th create/snapshot of *that thread*). Thread ops are
+  ``create``, ``snapshot``, ``acquire``, ``release``, ``write``, ``read`` and
+  ``info``: ``stats`` is not linearizable by contract while calls run, and
+  forged handles are the sequential fuzzer's business;
+* **epilogue** (implied, not written) -- after every thread joined: ``info`` on
+  every pool handle and every handle a thread produced, ``stats``,
+  ``quiesce``, ``stats``, then ``shutdown``: the final states are checked.
+* **schedule** -- a seed and perturbation rates. The perturbation of every op
+  (nothing, a ``sched_yield``, or a busy spin of a given length right before the
+  call) is derived from them by :func:`perturbations`, PCT-style: a few *change
+  points* per thread get a long spin (a thread falling behind reorders the
+  others, as a priority change does in PCT), and other ops get short random
+  delays. The same program therefore replays the same perturbation; the OS
+  scheduler still decides the rest, so a replay may interleave differently.
+
+Guarantees: :func:`to_text` / :func:`parse_text` are a stable, readable, editable
+text form with ``parse_text(to_text(p)) == p``; parse errors are
+:class:`~fuzzharness.errors.CorruptInput` naming the file and line;
+:func:`native_threads` never produces an op whose handle index is out of range
+(the native runner checks again).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from fuzzharness.contract.values import MAX_READ_LEN
+from fuzzharness.errors import CorruptInput
+from fuzzharness.programs.sequential import (
+    _VIA_PREFIX,
+    MAX_WRITE_LEN,
+    Acquire,
+    Config,
+    Create,
+    Info,
+    Op,
+    Quiesce,
+    Raw,
+    Read,
+    Ref,
+    Release,
+    Snapshot,
+    Stats,
+    Tweak,
+    Write,
+    _parse_line,
+    _validate_op,
+    op_name,
+    op_text,
+    with_via,
+)
+
+__all__ = [
+    "Local",
+    "Schedule",
+    "ConcurrentProgram",
+    "to_text",
+    "parse_text",
+    "is_concurrent_text",
+    "generate",
+    "perturbations",
+    "native_setup",
+    "native_threads",
+    "thread_op_text",
+    "assign_vias",
+    "TEXT_HEADER",
+    "THREAD_OPS",
+]
+
+TEXT_HEADER = "# fuzzharness concurrent program v1"
+#: Op kinds allowed in a thread section.
+THREAD_OPS = (Create, Snapshot, Acquire, Release, Write, Read, Info)
+
+
+@dataclass(frozen=True)
+class Local:
+    """The handle produced by this thread's ``index``-th create/snapshot, written ``lK``."""
+
+    index: int
+
+    def __str__(self) -> str:
+        return f"l{self.index}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Seed and rates of the schedule perturbation (see :func:`perturbations`)."""
+
+    seed: int = 0
+    yield_rate: float = 0.05
+    spin_rate: float = 0.10
+    max_spin: int = 500  #: iterations of a short spin (a pause each, ~10-40 ns)
+    change_points: int = 3  #: long spins per thread (PCT's priority change points)
+    long_spin: int = 5000
+
+
+@dataclass(frozen=True)
+class ConcurrentProgram:
+    config: Config
+    setup: tuple[Op, ...]
+    threads: tuple[tuple[Op, ...], ...]
+    schedule: Schedule = field(default_factory=Schedule)
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.threads) <= 64:
+            raise ValueError(f"a concurrent program has 1..64 threads, got {len(self.threads)}")
+        produced = 0
+        for position, op in enumerate(self.setup):
+            _validate_op(op, produced, position)
+            produced += op.produces_handle
+        for t, ops in enumerate(self.threads):
+            _validate_thread(ops, produced, t)
+
+    @property
+    def pool_size(self) -> int:
+        return sum(op.produces_handle for op in self.setup)
+
+    @property
+    def op_count(self) -> int:
+        return sum(len(ops) for ops in self.threads)
+
+
+def _validate_thread(ops: tuple[Op, ...], pool: int, thread: int) -> None:
+    local = 0
+    for position, op in enumerate(ops):
+        where = f"thread {thread} op {position} ({op_name(op)})"
+        if not isinstance(op, THREAD_OPS):
+            raise ValueError(f"{where}: not allowed in a thread (allowed: create snapshot acquire release write read info)")
+        handle = getattr(op, "handle", None)
+        if isinstance(handle, Ref) and not 0 <= handle.index < pool:
+            raise ValueError(f"{where}: h{handle.index} is not a pool handle (the setup produces {pool})")
+        elif isinstance(handle, Local) and not 0 <= handle.index < local:
+            raise ValueError(f"{where}: l{handle.index} names no earlier create/snapshot of this thread")
+        elif handle is not None and not isinstance(handle, (Ref, Local)):
+            raise ValueError(f"{where}: threads name handles hK (pool) or lK (own)")
+        if isinstance(op, Write) and (len(op.data) > MAX_WRITE_LEN or not 0 <= op.offset < 1 << 64):
+            raise ValueError(f"{where}: write out of range")
+        if isinstance(op, Read) and (not 0 <= op.length <= MAX_READ_LEN or not 0 <= op.offset < 1 << 64):
+            raise ValueError(f"{where}: read out of range")
+        if isinstance(op, Create) and not 0 <= op.size < 1 << 64:
+            raise ValueError(f"{where}: size does not fit in 64 bits")
+        local += op.produces_handle
+
+
+# --------------------------------------------------------------------------- text form
+
+
+def thread_op_text(op: Op, produced: int) -> str:
+    """One thread op in text form (``produced``: this thread's producers before it)."""
+    text = op_text(op, produced)
+    if op.produces_handle:
+        prefix, _, rest = text.rpartition(f"h{produced} = ")  # "[via: ]hK = create" -> "[via: ]lK = create"
+        text = f"{prefix}l{produced} = {rest}"
+    return text
+
+
+def to_text(program: ConcurrentProgram) -> str:
+    cfg, s = program.config, program.schedule
+    lines = [
+        TEXT_HEADER,
+        f"config capacity={cfg.capacity} strategy={cfg.strategy} "
+        f"max_resource_bytes={cfg.max_resource_bytes} max_total_bytes={cfg.max_total_bytes}",
+        f"schedule seed={s.seed} yield_rate={s.yield_rate} spin_rate={s.spin_rate} max_spin={s.max_spin} "
+        f"change_points={s.change_points} long_spin={s.long_spin}",
+        "setup:",
+    ]
+    produced = 0
+    for op in program.setup:
+        lines.append("  " + op_text(op, produced))
+        produced += op.produces_handle
+    for t, ops in enumerate(program.threads):
+        lines.append(f"thread {t}:")
+        produced = 0
+        for op in ops:
+            lines.append("  " + thread_op_text(op, produced))
+            produced += op.produces_handle
+    return "\n".join(lines) + "\n"
+
+
+def is_concurrent_text(text: str) -> bool:
+    return text.lstrip().startswith(TEXT_HEADER)
+
+
+_CONFIG = re.compile(r"config capacity=(\S+) strategy=(\w+) max_resource_bytes=(\S+) max_total_bytes=(\S+)")
+_SCHEDULE = re.compile(r"schedule((?: \w+=\S+)*)")
+_LOCAL = re.compile(r"\bl(\d+)\b")
+
+
+def _parse_thread_line(line: str, produced: int) -> Op:
+    # Rewrite lK as a Ref with an offset marker, reuse the sequential parser, map back.
+    marker = 1 << 40
+    rewritten = _LOCAL.sub(lambda m: f"h{marker + int(m.group(1))}", line)
+    labelled = _VIA_PREFIX.sub("", line, count=1).startswith("l")
+    op = _parse_line(rewritten, marker + produced) if labelled else _parse_line(rewritten, -1)
+    handle = getattr(op, "handle", None)
+    if isinstance(handle, Ref) and handle.index >= marker:
+        op = type(op)(Local(handle.index - marker), *[getattr(op, f) for f in op.__dataclass_fields__ if f != "handle"])
+    elif isinstance(handle, (Raw, Tweak)):
+        raise ValueError("threads name handles hK (pool) or lK (own), not raw values")
+    if op.produces_handle and not labelled:
+        raise ValueError(f"a create/snapshot in a thread is labelled l{produced}")
+    return op
+
+
+def parse_text(text: str, source: str = "<concurrent program>") -> ConcurrentProgram:
+    """Parse the text form; raises :class:`CorruptInput` naming ``source`` and the line."""
+    config = schedule = None
+    setup: list[Op] = []
+    threads: list[list[Op]] = []
+    section = None
+    produced = 0
+    lineno = 0
+    try:
+        for lineno, raw_line in enumerate(text.splitlines(), 1):  # noqa: B007 (the except clause reads it)
+            line = " ".join(raw_line.split("#", 1)[0].split())
+            if not line:
+                continue
+            if config is None:
+                m = _CONFIG.fullmatch(line)
+                if m is None:
+                    raise ValueError("expected the config line first")
+                config = Config(int(m.group(1), 0), m.group(2), int(m.group(3), 0), int(m.group(4), 0))
+            elif schedule is None:
+                m = _SCHEDULE.fullmatch(line)
+                if m is None:
+                    raise ValueError("expected the schedule line after the config line")
+                fields = dict(item.split("=", 1) for item in m.group(1).split())
+                known = Schedule.__dataclass_fields__
+                unknown = set(fields) - set(known)
+                if unknown:
+                    raise ValueError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
+                schedule = Schedule(**{k: type(getattr(Schedule(), k))(v) for k, v in fields.items()})
+            elif line == "setup:":
+                if section is not None:
+                    raise ValueError("'setup:' must come before the threads, once")
+                section, produced = "setup", 0
+            elif m := re.fullmatch(r"thread (\d+):", line):
+                if int(m.group(1)) != len(threads):
+                    raise ValueError(f"expected 'thread {len(threads)}:'")
+                threads.append([])
+                section, produced = "thread", 0
+            elif section == "setup":
+                op = _parse_line(line, produced)
+                _validate_op(op, produced, len(setup))
+                setup.append(op)
+                produced += op.produces_handle
+            elif section == "thread":
+                op = _parse_thread_line(line, produced)
+                threads[-1].append(op)
+                produced += op.produces_handle
+            else:
+                raise ValueError("expected 'setup:'")
+        lineno = 0
+        if config is None or schedule is None:
+            raise ValueError("no config and schedule lines: not a concurrent program")
+        if not threads:
+            raise ValueError("no 'thread 0:' section")
+        return ConcurrentProgram(config, tuple(setup), tuple(tuple(t) for t in threads), schedule)
+    except (ValueError, TypeError) as exc:
+        where = f"{source}:{lineno}" if lineno else source
+        raise CorruptInput(f"{where}: {exc}") from None
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def perturbations(program: ConcurrentProgram) -> list[list[tuple[int, int]]]:
+    """Per thread, per op: ``(kind, spin)`` with kind 0 none, 1 yield, 2 spin.
+
+    Derived only from the schedule and the program's shape, so it is replayed
+    exactly. PCT-style: ``change_points`` ops per thread, chosen at random, get a
+    long spin (that thread drops behind the others for a while); the other ops
+    get a yield or a short spin at the given rates.
+    """
+    s = program.schedule
+    out = []
+    for t, ops in enumerate(program.threads):
+        rng = random.Random(s.seed * 1_000_003 + t)
+        points = set(rng.sample(range(len(ops)), min(s.change_points, len(ops)))) if ops else set()
+        row = []
+        for i in range(len(ops)):
+            roll = rng.random()
+            if i in points:
+                row.append((2, rng.randrange(s.long_spin // 2, s.long_spin + 1)))
+            elif roll < s.yield_rate:
+                row.append((1, 0))
+            elif roll < s.yield_rate + s.spin_rate:
+                row.append((2, rng.randrange(1, max(s.max_spin, 1) + 1)))
+            else:
+                row.append((0, 0))
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- runner ops
+
+_CODES = {Create: 0, Acquire: 1, Release: 2, Write: 3, Read: 4, Snapshot: 5, Info: 6, Stats: 7, Quiesce: 8}
+
+
+def _native_op(op: Op, kind_for_ref: int, perturb: tuple[int, int] = (0, 0)):
+    from fuzzharness.contract.bindings import H_LOCAL, H_NONE, H_RAW, NativeOp
+
+    handle = getattr(op, "handle", None)
+    hkind, index, value = H_NONE, 0, 0
+    if isinstance(handle, Raw):
+        hkind, value = H_RAW, handle.value
+    elif isinstance(handle, Ref):
+        hkind, index = kind_for_ref, handle.index
+    elif isinstance(handle, Tweak):
+        hkind, index, value = kind_for_ref, handle.index, handle.mask
+    elif isinstance(handle, Local):
+        hkind, index = H_LOCAL, handle.index
+    arg = op.size if isinstance(op, Create) else getattr(op, "offset", 0)
+    via = 1 if getattr(op, "via", None) == "owner" else 0  # the runner's alternate table: a pair's owner
+    return NativeOp(_CODES[type(op)], hkind, index, value, arg, getattr(op, "length", 0), getattr(op, "data", b""),
+                    perturb[0], perturb[1], via)  # fmt: skip
+
+
+def native_setup(ops: tuple[Op, ...]) -> list:
+    """A sequential op list for the runner: ``hK`` are this list's own producers."""
+    from fuzzharness.contract.bindings import H_LOCAL
+
+    return [_native_op(op, H_LOCAL) for op in ops]
+
+
+def native_threads(program: ConcurrentProgram) -> list[list]:
+    """The runner op lists of the threads: ``hK`` index the pool, ``lK`` the thread's own."""
+    from fuzzharness.contract.bindings import H_SHARED
+
+    schedule = perturbations(program)
+    return [[_native_op(op, H_SHARED, p) for op, p in zip(ops, row)] for ops, row in zip(program.threads, schedule)]
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate(
+    rng: random.Random, threads: int = 4, ops_per_thread: int = 200, strategy: str | None = None, vias: bool = False
+) -> ConcurrentProgram:
+    """A random concurrent program over a small pool of shared handles, so that
+    threads collide: acquire/release pairs (and now and then an unbalanced
+    release that kills a pool resource under the others' feet), whole-resource
+    writes of uniform byte patterns (a torn write shows as mixed bytes), reads,
+    infos, snapshots of shared resources, and private create/use/release.
+
+    Capacity and byte limits are large enough that EXHAUSTED cannot happen, so
+    the checker may treat it as an error (see :mod:`fuzzharness.ownership_history`).
+
+    ``vias``: route ops through both runtimes of a cross-runtime pair (:func:`assign_vias`,
+    drawn after everything else, so the ops and schedule of a seed do not change).
+    """
+    if rng.random() < CHURN_SHARE:
+        pool, size, setup, thread_lists = _churn(rng, threads, ops_per_thread)
+    else:
+        pool, size, setup, thread_lists = _mixed(rng, threads, ops_per_thread)
+    producers = pool + sum(op.produces_handle for ops in thread_lists for op in ops)
+    config = Config(
+        capacity=min(max(producers + 1, 8), 256),
+        strategy=strategy or rng.choice(("immediate", "deferred")),
+        max_resource_bytes=1 << 16,
+        max_total_bytes=1 << 30,
+    )
+    if producers + 1 > 256:
+        raise ValueError("too many producers for one program; lower ops_per_thread")
+    schedule = Schedule(seed=rng.getrandbits(32))
+    if vias:
+        setup, thread_lists = assign_vias(random.Random(rng.getrandbits(64)), setup, thread_lists)
+    return ConcurrentProgram(config, tuple(setup), tuple(thread_lists), schedule)
+
+
+def assign_vias(rng: random.Random, setup: list[Op], threads: list[tuple[Op, ...]]) -> tuple[list[Op], list[tuple[Op, ...]]]:
+    """Give every op a runtime (``owner`` / ``foreign``) so that references stay
+    balanced per runtime: a thread releases a pool reference through the runtime it
+    acquired it with, an own handle through the runtime that produced it; a release
+    the generator meant to kill a resource goes through a runtime the setup gave a
+    reference (mostly: now and then the other one, a NOT_HELD race). Reads, writes
+    and infos take either runtime."""
+    roles = ("owner", "foreign")
+    pool_vias: list[list[str]] = []
+    new_setup = []
+    for op in setup:
+        via = rng.choice(roles)
+        if isinstance(op, (Create, Snapshot)):
+            pool_vias.append([via])
+        elif isinstance(op, Acquire) and isinstance(op.handle, Ref):
+            pool_vias[op.handle.index].append(via)
+        new_setup.append(with_via(op, via))
+    new_threads = []
+    for ops in threads:
+        held: dict[int, list[str]] = {}
+        local_vias: list[str] = []
+        out = []
+        for op in ops:
+            via = rng.choice(roles)
+            handle = getattr(op, "handle", None)
+            if isinstance(op, (Create, Snapshot)):
+                local_vias.append(via)
+            elif isinstance(op, Acquire) and isinstance(handle, Ref):
+                held.setdefault(handle.index, []).append(via)
+            elif isinstance(op, Release) and isinstance(handle, Local):
+                via = local_vias[handle.index]
+            elif isinstance(op, Release) and isinstance(handle, Ref):
+                mine = held.get(handle.index)
+                if mine:
+                    via = mine.pop(rng.randrange(len(mine)))
+                elif rng.random() < 0.9 and pool_vias[handle.index]:
+                    via = rng.choice(pool_vias[handle.index])
+            out.append(with_via(op, via))
+        new_threads.append(tuple(out))
+    return new_setup, new_threads
+
+#: Share of generated programs in "churn" mode (see :func:`_churn`).
+CHURN_SHARE = 0.35
+
+
+def _mixed(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, int, list[Op], list[tuple[Op, ...]]]:
+    """The general mix: a pool of 1-3 resources holding extra references, every op kind."""
+    pool = rng.randint(1, 3)
+    size = rng.choice((4, 8, 16, 32))
+    setup: list[Op] = []
+    for k in range(pool):
+        setup.append(Create(size))
+        setup.append(Write(Ref(k), 0, bytes([0x10 + k]) * size))
+        for _ in range(rng.randint(1, 3)):  # extra references: room for racing releases
+            setup.append(Acquire(Ref(k)))
+    thread_lists = []
+    budget = 250 - pool  # producers a Config (capacity <= 256) can hold
+    for _ in range(threads):
+        ops: list[Op] = []
+        local_sizes: list[tuple[int, bool]] = []
+        held: list[int] = []  # pool handles this thread acquired and has not released
+        while len(ops) < ops_per_thread:
+            roll = rng.random()
+            k = rng.randrange(pool)
+            if roll < 0.22:
+                ops.append(Acquire(Ref(k)))
+                held.append(k)
+            elif roll < 0.42:
+                if held:
+                    ops.append(Release(Ref(held.pop(rng.randrange(len(held))))))
+                elif rng.random() < 0.08:
+                    ops.append(Release(Ref(k)))  # unbalanced: may kill the resource
+                else:
+                    ops.append(Acquire(Ref(k)))
+                    held.append(k)
+            elif roll < 0.60:
+                ops.append(Write(Ref(k), 0, bytes([rng.randrange(256)]) * size))
+            elif roll < 0.78:
+                ops.append(Read(Ref(k), 0, size))
+            elif roll < 0.86 or budget <= 0:
+                ops.append(Info(Ref(k)))
+            elif roll < 0.93:
+                index = len(local_sizes)
+                budget -= 1
+                ops.append(Snapshot(Ref(k)))
+                local_sizes.append((size, True))
+                ops.append(Read(Local(index), 0, size))
+                if rng.random() < 0.8:
+                    ops.append(Release(Local(index)))
+            else:
+                index = len(local_sizes)
+                budget -= 1
+                n = rng.choice((1, 2, 8))
+                ops.append(Create(n))
+                local_sizes.append((n, False))
+                ops.append(Write(Local(index), 0, bytes([rng.randrange(256)]) * n))
+                ops.append(Read(Local(index), 0, n))
+                ops.append(Release(Local(index)))
+        for k in held:  # give back what was taken, mostly
+            if rng.random() < 0.9:
+                ops.append(Release(Ref(k)))
+        thread_lists.append(tuple(ops))
+    return pool, size, setup, thread_lists
+
+
+def _churn(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, int, list[Op], list[tuple[Op, ...]]]:
+    """Lifetimes ending under contention: 4-8 pool resources with ONE reference each;
+    threads hammer ``acquire; read; release`` on them, and for each resource one
+    thread, at a random point, drops the setup's reference. Each resource then dies
+    while others are acquiring it: the moment where an acquire can resurrect a dead
+    resource (check-then-increment) or a racy count loses an update."""
+    pool = rng.randint(4, 8)
+    size = rng.choice((4, 8, 16))
+    setup: list[Op] = []
+    for k in range(pool):
+        setup.append(Create(size))
+        setup.append(Write(Ref(k), 0, bytes([0x10 + k]) * size))
+    lists: list[list[Op]] = [[] for _ in range(threads)]
+    for t in range(threads):
+        while len(lists[t]) < ops_per_thread:
+            k = rng.randrange(pool)
+            lists[t] += [Acquire(Ref(k)), Read(Ref(k), 0, size), Release(Ref(k))]
+    for k in range(pool):  # the killing releases, spread over threads and time
+        t = rng.randrange(threads)
+        lists[t].insert(rng.randrange(len(lists[t]) + 1), Release(Ref(k)))
+    return pool, size, setup, [tuple(ops) for ops in lists]
+
