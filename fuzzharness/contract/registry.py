@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fuzzharness.contract.handles import EXACT, HandlePolicy, parse_policy
 from fuzzharness.contract.header import PROJECT_ROOT, Strategy
 from fuzzharness.errors import BuildFailed, CorruptInput, InvalidArgument, MissingToolchain, TargetNotBuilt
 
@@ -60,6 +61,9 @@ class TargetSpec:
     #: None for a single-runtime target. A pair's variants are those of its members
     #: (building one builds both); its ``library`` is the foreign front's.
     members: dict[str, "TargetSpec"] | None = None
+    #: what the target promises about its handle values (registry: handles, reuse,
+    #: stale_status); the bundled shims are exact
+    policy: HandlePolicy = EXACT
 
     @property
     def pair(self) -> bool:
@@ -154,6 +158,7 @@ def load_registry(path: Path = REGISTRY_FILE, root: Path = PROJECT_ROOT) -> dict
                 deferred=deferred,
                 variants=variants,
                 immediate=_strategy(entry.get("immediate", "IMMEDIATE"), where),
+                policy=parse_policy(entry, where),
             )
         except KeyError as exc:
             raise CorruptInput(f"{where}: missing key {exc}") from None
@@ -217,6 +222,7 @@ def _pair_spec(name: str, entry: dict, singles: dict[str, TargetSpec], where: st
         variants=variants,
         immediate=immediate,
         members=members,
+        policy=parse_policy(entry, where),
     )
 
 
