@@ -116,6 +116,8 @@ class TargetWorker:
             raise TargetNotBuilt(f"target {spec.name!r} variant {variant!r} has no mutant injection")
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        #: fresh processes started because a program hit a caught panic (PANIC status)
+        self.restarts_after_panic = 0
         self.abi: tuple[int, int] | None = None
         self._buffer = bytearray()
         self._stderr = tempfile.TemporaryFile()
@@ -232,16 +234,35 @@ class TargetWorker:
                     steps_done = 0 if stream_ops else None
                     results[key] = message[2]
                     yield message
+                elif message[0] == "leak":
+                    self._attach_leak(results, message)
+                elif message == ("tainted",):
+                    self._after_panic()
+                    break
             else:
                 # Sanitizer workers check for leaks after the batch (leaks.py): a leak
                 # report is attached to the trace of the program it is pinned on.
                 while (message := self._recv(max(self.timeout, 60.0) if self.sanitizer else self.timeout)) is not None and message[0] == "leak":
-                    if hasattr(results.get(message[1]), "lsan_report"):
-                        results[message[1]].lsan_report = message[2]
-                if message != ("done",):
+                    self._attach_leak(results, message)
+                if message == ("tainted",):
+                    self._after_panic()
+                elif message != ("done",):
                     raise WorkerError(f"worker for {self.spec.name} did not close the batch")
-                self._stderr.seek(0)
-                self._stderr.truncate()
+                else:
+                    self._stderr.seek(0)
+                    self._stderr.truncate()
+
+    @staticmethod
+    def _attach_leak(results: dict[Any, Any], message: tuple) -> None:
+        if hasattr(results.get(message[1]), "lsan_report"):
+            results[message[1]].lsan_report = message[2]
+
+    def _after_panic(self) -> None:
+        """The worker saw a caught panic and exited (see fuzzharness.execution.worker):
+        the rest of the batch runs in a fresh process, so no program inherits state a
+        panic may have poisoned."""
+        self.restarts_after_panic += 1
+        self.stop()
 
     def request(self, message: Any, timeout: float) -> Any | None:
         """Send one request and wait for its single reply (None if the worker died or hung)."""

@@ -53,7 +53,10 @@ def main(argv: list[str]) -> int:
     sys.stdout = sys.stderr
 
     from fuzzharness.contract.bindings import Library
+    from fuzzharness.contract.header import Status
     from fuzzharness.execution import wire
+
+    PANIC = Status.PANIC
     from fuzzharness.programs.interpreter import run_program, run_program_native
 
     try:
@@ -102,6 +105,8 @@ def main(argv: list[str]) -> int:
         try:
             if kind == "run":
                 _, batch, stream_ops = request
+                done = []
+                tainted = False
                 for key, program in batch:
                     if stream_ops:
                         def on_step(i, obs, key=key):  # noqa: E306
@@ -116,10 +121,20 @@ def main(argv: list[str]) -> int:
                     if leak_checker is not None:
                         trace = leak_checker.wrap(trace)
                     wire.send(protocol_out, ("result", key, trace))
+                    done.append((key, program))
+                    # A panic caught at the boundary may leave the library's state poisoned
+                    # (a lock, a half-updated table): no later program may inherit it, or a
+                    # finding would be pinned on a program that cannot reproduce it.
+                    if any(obs.status == PANIC for obs in trace):
+                        tainted = True
+                        break
                 if leak_checker is not None:
                     rerun = lambda program: run_program(program, library, deferred, None, immediate)  # noqa: E731
-                    for key, report in leak_checker.after_batch(batch, rerun):
+                    for key, report in leak_checker.after_batch(done, rerun):
                         wire.send(protocol_out, ("leak", key, report))
+                if tainted:
+                    wire.send(protocol_out, ("tainted",))
+                    return 0
                 wire.send(protocol_out, ("done",))
             elif kind == "stress":
                 from fuzzharness.execution.in_worker import run_concurrent

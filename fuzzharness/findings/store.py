@@ -43,6 +43,9 @@ class FindingKind(enum.Enum):
     """What kind of bug a finding is. A timeout is a ``hang`` finding, never a pass."""
 
     divergence = "a target disagrees with the model or with another target"
+    # Handle systems of their own (fuzzharness.oracles.opaque):
+    aba = "a value that named a resource that died was issued again for another one (ABA)"
+    handle_alias = "a value that is no live handle of the target (forged, stale, of a closed session) was accepted"
     panic = "a panic was caught at the boundary (status PANIC)"
     crash = "the target killed its process (signal or exit)"
     hang = "the target did not return within the timeout"

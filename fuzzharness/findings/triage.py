@@ -32,6 +32,7 @@ from typing import Any, Callable, Union
 
 from fuzzharness.contract.header import Status
 from fuzzharness.execution.supervisor import Failure
+from fuzzharness.findings.baseline import Baseline
 from fuzzharness.findings.memory import leak_findings, memory_error_finding
 from fuzzharness.findings.store import Finding, FindingKind
 from fuzzharness.oracles.concurrent_model import (
@@ -49,16 +50,19 @@ from fuzzharness.oracles.differential import (
     expected_trace,
     is_pair_target,
     observation_problem,
+    policy_of,
     render_observation,
+    render_value,
 )
 from fuzzharness.oracles.linearizability import CheckResult
+from fuzzharness.oracles.opaque import check_opaque
 from fuzzharness.oracles.sanitizer import parse_report
 from fuzzharness.oracles.timeline import render_html, render_text
 from fuzzharness.programs.concurrent import ConcurrentProgram
 from fuzzharness.programs.interpreter import Observation, steps_of
 from fuzzharness.programs.sequential import Program
 
-__all__ = ["Outcome", "findings_for", "findings_for_run", "render_trace", "crash_site"]
+__all__ = ["Outcome", "findings_for", "findings_for_run", "divergence_signature", "render_trace", "crash_site"]
 
 Outcome = Union[list[Observation], Failure]
 
@@ -168,12 +172,19 @@ def _failure_finding(target: str, failure: Failure, program: Program, common: di
     )
 
 
-def _divergence_finding(div: Divergence, program: Program, common: dict[str, Any]) -> Finding:
+def divergence_signature(div: Divergence) -> list[str]:
+    """The signature of a divergence's finding: what names the bug, not the data around it."""
     panic = div.actual_status == Status.PANIC.name
-    kind = FindingKind.panic if panic else FindingKind.divergence
+    kind = FindingKind.panic if panic else FindingKind[div.kind]
     signature = [kind.name, div.target, div.against if div.against == "model" else "target", div.function]
     if not panic:
         signature += [div.aspect, div.expected_status, div.actual_status]
+    return signature
+
+
+def _divergence_finding(div: Divergence, program: Program, common: dict[str, Any]) -> Finding:
+    signature = divergence_signature(div)
+    kind = FindingKind[signature[0]]
     return Finding(
         kind=kind,
         targets=[div.target] + ([div.against] if div.against != "model" else []),
@@ -193,19 +204,23 @@ def findings_for(
     seed: int | None,
     mutant: int = 0,
     probe: Callable[[str, Program], Any] | None = None,
+    baseline: Baseline | None = None,
 ) -> list[Finding]:
     """Every finding of one program run over several targets, with readable traces.
 
     Memory findings come from :mod:`fuzzharness.findings.memory`: an ASan report in a
     crash's stderr, a LeakSanitizer report attached to a trace, or a first divergence
     that is the model's leak accounting. ``probe(target, program)`` (optional) re-runs
-    a program in probe mode to name a leaked resource."""
+    a program in probe mode to name a leaked resource. ``baseline``: known bugs the
+    check goes on past (:mod:`fuzzharness.findings.baseline`); their findings are
+    returned too, for the caller to count and not save."""
     common = {"variant": variant, "seed": seed, "mutant": mutant}
     traces = {t: o for t, o in outcomes.items() if not isinstance(o, Failure)}
     findings = [
         _failure_finding(t, o, program, common) for t, o in outcomes.items() if isinstance(o, Failure)
     ]
-    divergences = check_program(program, traces)
+    go_on = (lambda div: baseline.accepts(divergence_signature(div))) if baseline else None
+    divergences = check_program(program, traces, go_on=go_on)
     findings += [_divergence_finding(d, program, common) for d in divergences]
     findings = leak_findings(program, traces, divergences, findings, common, probe)
     if findings:
@@ -215,12 +230,21 @@ def findings_for(
     return findings
 
 
+#: A trace longer than this many steps is shown around what matters (long ``repeat`` blocks).
+TRACE_FULL_STEPS = 400
+_TRACE_HEAD, _TRACE_TAIL, _TRACE_AROUND = 60, 20, 12
+
+
 def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[str, list[Observation]] | None = None) -> str:
     """A side-by-side trace: each step, the model's expectation, each target's result.
 
     A result that breaks the model's prediction is marked ``<<``; the step where a
     target died or hung is marked ``!!``. ``partial`` gives the steps a failed
-    target completed before it died (streamed), shown before its failure.
+    target completed before it died (streamed), shown before its failure. A target
+    with opaque handles issues its own values: it is marked at the first step where
+    the learned-handle check (:mod:`fuzzharness.oracles.opaque`) fails. A trace of
+    more than :data:`TRACE_FULL_STEPS` steps shows its head, its tail and the steps
+    around every mark; the rest is counted, not printed.
     """
     steps = steps_of(program)
     names = list(outcomes)
@@ -230,24 +254,61 @@ def render_trace(program: Program, outcomes: dict[str, Outcome], partial: dict[s
     models = {pair: expected_trace(program, pair) for pair in kinds}
     columns = [(f"model ({'pair' if pair else 'single'})" if len(kinds) == 2 else "model", models[pair])
                for pair in kinds]  # fmt: skip
+    traces = {name: (o if not isinstance(o, Failure) else (partial or {}).get(name, [])) for name, o in outcomes.items()}
+    opaque_mark: dict[str, int | None] = {}
+    for name in names:
+        policy = policy_of(name)
+        if policy.opaque:
+            check = check_opaque(program, traces[name], policy, is_pair_target(name), observation_problem, render_value, steps)
+            opaque_mark[name] = check.problem.step if check.problem is not None else None
     table = [["step", "operation", *[title for title, _ in columns], *names]]
+    marked: set[int] = set()
     for i, step in enumerate(steps):
         row = [str(i), step.label, *[render_observation(e[i]) if i < len(e) else "-" for _, e in columns]]
         for name in names:
-            outcome = outcomes[name]
+            outcome, trace = outcomes[name], traces[name]
             expected = models[is_pair_target(name)]
-            trace = outcome if not isinstance(outcome, Failure) else (partial or {}).get(name, [])
             if i < len(trace):
                 obs = trace[i]
-                ok = i < len(expected) and observation_problem(step, expected[i], obs) is None
+                if name in opaque_mark:
+                    ok = opaque_mark[name] != i
+                else:
+                    ok = i < len(expected) and observation_problem(step, expected[i], obs) is None
                 row.append(render_observation(obs) + ("" if ok else " <<"))
+                if not ok:
+                    marked.add(i)
             elif isinstance(outcome, Failure) and i == _failed_step(outcome, trace):
                 row.append(f"!! {outcome.describe()}")
+                marked.add(i)
             else:
                 row.append("")
         table.append(row)
-    widths = [min(max(len(r[c]) for r in table), 48) for c in range(len(table[0]))]
-    return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() + "\n" for r in table)
+    rows = _elide(table, marked)
+    widths = [min(max(len(r[c]) for r in rows if len(r) > 1), 48) for c in range(len(table[0]))]
+    text = "".join(("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() if len(r) > 1 else r[0]) + "\n"
+                   for r in rows)  # fmt: skip
+    if opaque_mark:
+        text = (f"(opaque handles: {', '.join(opaque_mark)} issue their own values; the model column shows the "
+                f"model's, and a handle is checked by the resource it names)\n") + text
+    return text
+
+
+def _elide(table: list[list[str]], marked: set[int]) -> list[list[str]]:
+    """The header and every step of a short trace; of a long one the head, the tail and
+    the steps around each mark, with a one-cell row counting each gap."""
+    header, body = table[0], table[1:]
+    if len(body) <= TRACE_FULL_STEPS:
+        return table
+    keep = set(range(min(_TRACE_HEAD, len(body)))) | set(range(max(0, len(body) - _TRACE_TAIL), len(body)))
+    for m in sorted(marked)[:8]:
+        keep |= set(range(max(0, m - _TRACE_AROUND), min(len(body), m + _TRACE_AROUND + 1)))
+    rows, last = [header], -1
+    for i in sorted(keep):
+        if i > last + 1:
+            rows.append([f"   ... {i - last - 1} steps not shown ..."])
+        rows.append(body[i])
+        last = i
+    return rows
 
 
 def _failed_step(failure: Failure, streamed: list[Observation]) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 from fuzzharness.contract.registry import TargetSpec, select_targets
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, TargetWorker, probe, run_batch
+from fuzzharness.findings.baseline import load_baseline
 from fuzzharness.findings.store import Finding, merge_hits, save
 from fuzzharness.findings.triage import findings_for
 from fuzzharness.oracles.differential import cross_check_skipped
@@ -65,6 +66,8 @@ class FuzzOptions:
     corpus_rate: float = 0.25
     #: kill and restart a worker whose RSS exceeds this (an ``oom`` finding); None: no limit
     rss_limit_mb: int | None = None
+    #: known bugs to accept and fuzz past (fuzzharness.findings.baseline); None: none
+    baseline: Path | None = None
 
 
 @dataclass
@@ -87,6 +90,10 @@ class FuzzSummary:
     #: expect different traces, e.g. a NOT_HELD release) compared with the single targets'
     cross_checked: int = 0
     cross_skipped: int = 0
+    #: findings whose signature the baseline accepts: hits per signature (not saved, not failing)
+    baselined: dict[str, int] = field(default_factory=dict)
+    #: fresh worker processes started after a caught panic (so no program inherits its state)
+    restarts_after_panic: int = 0
 
     @property
     def ops_per_second(self) -> float:
@@ -110,6 +117,7 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
     """One job process: generate, run, check, save; report through ``events``."""
     workers: dict[str, TargetWorker] = {}
     pairs = {spec.name for spec in specs if spec.pair}
+    baseline = load_baseline(options.baseline) if options.baseline else None
     try:
         for spec in specs:
             workers[spec.name] = TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
@@ -139,6 +147,7 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
             outcomes = run_batch(workers, batch)
             ops = 0
             found = []
+            known: dict[str, int] = {}
             cross = [0, 0]  # [checked, skipped] (see FuzzSummary)
             mixed = len({spec.pair for spec in specs}) == 2
             for seed, program in batch:
@@ -149,15 +158,20 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                 for finding in findings_for(
                     program, per_target, variant=options.variant, mutant=options.mutant,
                     seed=None if seed in from_corpus else seed,
-                    probe=lambda target, p: probe(workers[target], p, options.timeout),
+                    probe=lambda target, p: probe(workers[target], p, options.timeout), baseline=baseline,
                 ):  # fmt: skip
+                    if baseline is not None and baseline.accepts(finding.signature):
+                        key = " ".join(finding.signature)
+                        known[key] = known.get(key, 0) + 1
+                        continue
                     found.append(_record(finding, options.out))
             if options.stop_on_first and any(
                 not options.stop_kinds or f["kind"] in options.stop_kinds for f in found
             ):
                 stop.set()
             restarts = sum(w.restarts for w in workers.values())
-            events.put(("progress", index, len(batch), ops, found, restarts, cross))
+            after_panic = sum(w.restarts_after_panic for w in workers.values())
+            events.put(("progress", index, len(batch), ops, found, restarts, cross, known, after_panic))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which exits 3 / 2
         events.put(("error", index, type(exc).__name__, str(exc), traceback.format_exc()))
     finally:
@@ -250,6 +264,7 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
         p.start()
     running = set(range(options.jobs))
     restarts = [0] * options.jobs
+    panic_restarts = [0] * options.jobs
     try:
         while running:
             try:
@@ -262,12 +277,8 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
                 event = None
             if event is not None:
                 if event[0] == "progress":
-                    _, i, programs, ops, found, restarts[i], cross = event
-                    summary.programs += programs
-                    summary.ops += ops
-                    summary.add_findings(found)
-                    summary.cross_checked += cross[0]
-                    summary.cross_skipped += cross[1]
+                    restarts[event[1]] = event[5]
+                    _add_progress(summary, event, panic_restarts)
                 elif event[0] == "error":
                     _, i, name, message, tb = event
                     summary.errors.append(f"job {i}: {name}: {message}")
@@ -297,9 +308,19 @@ def run_fuzz(options: FuzzOptions, progress: Any = None) -> FuzzSummary:
         except (queue_module.Empty, OSError, ValueError):
             break
         if event[0] == "progress":
-            summary.programs += event[2]
-            summary.ops += event[3]
-            summary.add_findings(event[4])
-            summary.cross_checked += event[6][0]
-            summary.cross_skipped += event[6][1]
+            _add_progress(summary, event, panic_restarts)
     return summary
+
+
+def _add_progress(summary: FuzzSummary, event: tuple, panic_restarts: list[int]) -> None:
+    """Fold one job's ``progress`` event into the summary."""
+    _, i, programs, ops, found, _restarts, cross, known, after_panic = event
+    summary.programs += programs
+    summary.ops += ops
+    summary.add_findings(found)
+    summary.cross_checked += cross[0]
+    summary.cross_skipped += cross[1]
+    for signature, hits in known.items():
+        summary.baselined[signature] = summary.baselined.get(signature, 0) + hits
+    panic_restarts[i] = after_panic
+    summary.restarts_after_panic = sum(panic_restarts)

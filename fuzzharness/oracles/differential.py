@@ -30,11 +30,13 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Collection
+from typing import Any, Callable, Collection, Mapping
 
+from fuzzharness.contract.handles import EXACT, HandlePolicy
 from fuzzharness.contract.header import Status
 from fuzzharness.contract.values import StatsValue
 from fuzzharness.oracles.model import ModelBackend, StatsExpectation
+from fuzzharness.oracles.opaque import check_opaque
 from fuzzharness.programs.interpreter import Observation, Step, run_program, steps_of
 from fuzzharness.programs.sequential import Program
 
@@ -69,6 +71,10 @@ class Divergence:
     actual: str
     expected_status: str
     actual_status: str
+    #: the finding kind: "divergence", or on an opaque-handle target "aba" (a dead
+    #: resource's value issued again) or "handle_alias" (a value that is no live handle
+    #: of the target was accepted); see fuzzharness.oracles.opaque
+    kind: str = "divergence"
 
     def summary(self) -> str:
         return (
@@ -121,6 +127,22 @@ def expected_trace(program: Program, pair: bool = False) -> tuple[Observation, .
 @functools.lru_cache(maxsize=256)
 def _expected_trace(program: Program, pair: bool) -> tuple[Observation, ...]:
     return tuple(run_program(program, ModelBackend(pair), deferred_strategy=1))
+
+
+@functools.lru_cache(maxsize=None)
+def _registered_policies() -> dict[str, HandlePolicy]:
+    try:
+        from fuzzharness.contract.registry import load_registry
+
+        return {name: spec.policy for name, spec in load_registry().items()}
+    except Exception:  # noqa: BLE001 - no registry (unit tests with made-up names): exact
+        return {}
+
+
+def policy_of(name: str, policies: Mapping[str, HandlePolicy] | None = None) -> HandlePolicy:
+    """Target ``name``'s handle policy (from ``policies`` if given, else the registry;
+    exact when unknown)."""
+    return (policies if policies is not None else _registered_policies()).get(name, EXACT)
 
 
 @functools.lru_cache(maxsize=None)
@@ -193,9 +215,22 @@ def observation_problem(step: Step, want: Observation, got: Observation) -> tupl
 
 
 def check_against_model(
-    target: str, steps: list[Step], expected: list[Observation], actual: list[Observation]
+    target: str, steps: list[Step], expected: list[Observation], actual: list[Observation],
+    go_on: Callable[[Divergence], bool] | None = None,
 ) -> Divergence | None:
     """The first step where a target's trace leaves the model's prediction, if any."""
+    found = divergences_from_model(target, steps, expected, actual, go_on)
+    return found[-1] if found else None
+
+
+def divergences_from_model(
+    target: str, steps: list[Step], expected: list[Observation], actual: list[Observation],
+    go_on: Callable[[Divergence], bool] | None = None,
+) -> list[Divergence]:
+    """Where a target's trace leaves the model's prediction: the first divergence, or,
+    when ``go_on(divergence)`` accepts it (a known bug, see :func:`passable`), that one
+    and then the next, and so on; the last one is the first not passed."""
+    found: list[Divergence] = []
     for i, want in enumerate(expected):
         got = actual[i] if i < len(actual) else None
         problem = ("missing-step", render_observation(want), "no result") if got is None else (
@@ -203,11 +238,24 @@ def check_against_model(
         )
         if problem is not None:
             aspect, expected_text, actual_text = problem
-            return Divergence(
+            div = Divergence(
                 target, "model", i, steps[i].function, steps[i].label, aspect, expected_text, actual_text,
                 status_name(want.status), status_name(got.status if got else None),
             )  # fmt: skip
-    return None
+            if found and div.actual_status == Status.PANIC.name:
+                continue  # a panic after a passed known bug: the known bug's consequence
+            found.append(div)
+            if go_on is None or not passable(div) or not go_on(div):
+                break
+    return found
+
+
+def passable(div: Divergence) -> bool:
+    """Whether checking may go on past a (known) divergence: only when the model and
+    the target both failed the call, so the model's state cannot have left the
+    target's (a wrong OK, or a wrong value, ends the check of a program)."""
+    return div.expected_status not in ("OK", "None") and div.actual_status not in ("OK", "None") and (
+        div.aspect in ("status", "message"))
 
 
 def _comparable(value: Any, deferred: bool) -> Any:
@@ -241,30 +289,56 @@ def check_between(
 
 
 def check_program(
-    program: Program, traces: dict[str, list[Observation]], pairs: Collection[str] | None = None
+    program: Program, traces: dict[str, list[Observation]], pairs: Collection[str] | None = None,
+    policies: Mapping[str, HandlePolicy] | None = None, go_on: Callable[[Divergence], bool] | None = None,
 ) -> list[Divergence]:
     """All divergences of one program run: each target against its model (the pair
-    model for a cross-runtime pair), then pairwise (see the module doc for when a
-    pair and a single-runtime target are compared). ``pairs``: the names of the
-    pair targets (default: from the registry)."""
+    model for a cross-runtime pair; learned handle values for an opaque-handle target,
+    :mod:`fuzzharness.oracles.opaque`), then pairwise between the targets whose model
+    predictions agree (see the module doc). ``pairs``: the names of the pair targets,
+    ``policies``: handle policies by target (default: both from the registry).
+    ``go_on(divergence)``: True for a known bug the check may go on past (see
+    :func:`passable`); the passed divergences are returned too, before the next one."""
     steps = steps_of(program)
     found = []
-    clean: list[tuple[str, list[Observation]]] = []
+    clean: dict[tuple, list[tuple[str, list[Observation]]]] = {}
     for target, trace in traces.items():
-        div = check_against_model(target, steps, expected_trace(program, is_pair_target(target, pairs)), trace)
-        if div is None:
-            clean.append((target, trace))
+        pair = is_pair_target(target, pairs)
+        policy = policy_of(target, policies)
+        if policy.opaque:
+            def go_on_problem(problem: Any, target: str = target) -> bool:
+                div = _opaque_divergence(target, steps, problem)
+                return go_on is not None and passable(div) and go_on(div)
+
+            result = check_opaque(program, trace, policy, pair, observation_problem, render_value, steps,
+                                  go_on=go_on_problem if go_on is not None else None)  # fmt: skip
+            divs = [_opaque_divergence(target, steps, p) for p in result.passed]
+            if result.problem is not None:
+                divs.append(_opaque_divergence(target, steps, result.problem))
+            expected, comparable = result.expected, result.canonical
         else:
-            found.append(div)
+            expected = expected_trace(program, pair)
+            divs = divergences_from_model(target, steps, list(expected), trace, go_on)
+            comparable = trace
+        if not divs:
+            clean.setdefault(tuple(_projection(o) for o in expected), []).append((target, comparable))
+        found += divs
+    # Targets are compared with each other only where their models predict the same
+    # trace: a pair and a single-runtime target can disagree by design, and a forged
+    # value can name a live resource in one handle system and nothing in another.
     deferred = program.config.strategy == "deferred"
-    if len({is_pair_target(t, pairs) for t, _ in clean}) == 2 and not models_agree(program):
-        # No common expectation: compare singles with singles and pairs with pairs only.
-        groups = [[c for c in clean if not is_pair_target(c[0], pairs)], [c for c in clean if is_pair_target(c[0], pairs)]]
-    else:
-        groups = [clean]
-    for group in groups:
+    for group in clean.values():
         for i in range(1, len(group)):
             div = check_between(steps, deferred, group[0], group[i])
             if div is not None:
                 found.append(div)
     return found
+
+
+def _opaque_divergence(target: str, steps: list[Step], problem: Any) -> Divergence:
+    step = steps[problem.step] if problem.step < len(steps) else None
+    return Divergence(
+        target, "model", problem.step, step.function if step else "?", step.label if step else "?", problem.aspect,
+        problem.expected, problem.actual, status_name(problem.expected_status), status_name(problem.actual_status),
+        kind=problem.kind,
+    )  # fmt: skip

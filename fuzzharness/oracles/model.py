@@ -29,8 +29,10 @@ the contract means.
 
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from fuzzharness.contract.header import MAX_CAPACITY, MAX_GENERATION, MAX_REFS, U64_MAX, Status, Strategy
 from fuzzharness.contract.values import ResourceInfo, StatsValue
@@ -80,12 +82,12 @@ class StatsExpectation:
         )
 
 
-def classify(handle: int, capacity: int, generations: list[int], live: dict[int, object]) -> Status | None:
+def classify(handle: int, capacity: int, generations: Mapping[int, int], live: dict[int, object]) -> Status | None:
     """The header's handle classification: INVALID, STALE, or None for a live handle."""
     slot, generation = handle & SLOT_MASK, handle >> 32
-    if generation == 0 or slot >= capacity or generation > generations[slot]:
+    if generation == 0 or slot >= capacity or generation > generations.get(slot, 0):
         return Status.INVALID_HANDLE
-    if generation < generations[slot] or slot not in live:
+    if generation < generations.get(slot, 0) or slot not in live:
         return Status.STALE_HANDLE
     return None
 
@@ -123,8 +125,14 @@ class OwnershipModel:
     max_total_bytes: int
     #: a cross-runtime pair: per-runtime counts (see the module doc)
     pair: bool = False
-    generations: list[int] = field(init=False)
+    #: generation per slot (slots never used are 0: sparse, so capacity 2^20 costs nothing)
+    generations: defaultdict[int, int] = field(init=False)
     live: dict[int, _Resource] = field(default_factory=dict, init=False)
+    #: free slots below ``_fresh`` (a min-heap), and the first slot never used: the
+    #: lowest free slot is the smaller of the heap's top and ``_fresh``
+    _freed: list[int] = field(default_factory=list, init=False, repr=False)
+    _fresh: int = field(default=0, init=False, repr=False)
+    _live_bytes: int = field(default=0, init=False, repr=False)
     created: int = field(default=0, init=False)
     reclaimed: int = field(default=0, init=False)
     unsettled: int = field(default=0, init=False)
@@ -133,13 +141,13 @@ class OwnershipModel:
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= MAX_CAPACITY:
             raise ValueError(f"capacity {self.capacity} outside 1..{MAX_CAPACITY}")
-        self.generations = [0] * self.capacity
+        self.generations = defaultdict(int)
 
     # -- helpers ---------------------------------------------------------------------
 
     @property
     def live_bytes(self) -> int:
-        return sum(len(r.data) for r in self.live.values())
+        return self._live_bytes
 
     def _lookup(self, handle: int) -> tuple[Status | None, _Resource | None]:
         status = classify(handle, self.capacity, self.generations, self.live)
@@ -151,13 +159,16 @@ class OwnershipModel:
     def _place(self, data: bytearray, read_only: bool, via: str | None = None) -> tuple[Status, int | None]:
         if len(data) > self.max_resource_bytes or self.live_bytes + len(data) > self.max_total_bytes:
             return Status.EXHAUSTED, None
-        free = [s for s in range(self.capacity) if s not in self.live and self.generations[s] < MAX_GENERATION]
-        if not free:
+        if self._freed:
+            slot = heapq.heappop(self._freed)
+        elif self._fresh < self.capacity:
+            slot, self._fresh = self._fresh, self._fresh + 1
+        else:
             return Status.EXHAUSTED, None
-        slot = free[0]
         self.generations[slot] += 1
         runtime = self._runtime(via)
         self.live[slot] = _Resource(data, {OWNER: 0, FOREIGN: 0, runtime: 1}, read_only, runtime == FOREIGN)
+        self._live_bytes += len(data)
         self.created += 1
         return Status.OK, (self.generations[slot] << 32) | slot
 
@@ -188,7 +199,11 @@ class OwnershipModel:
             return Status.NOT_HELD, None  # the other runtime holds it: no effect
         res.counts[runtime] -= 1
         if res.refs == 0:
-            del self.live[handle & SLOT_MASK]
+            slot = handle & SLOT_MASK
+            del self.live[slot]
+            self._live_bytes -= len(res.data)
+            if self.generations[slot] < MAX_GENERATION:  # a slot at the last generation is retired
+                heapq.heappush(self._freed, slot)
             # A pair frees a resource Go never referenced at once; others wait for Go's GC.
             if self.deferred and (res.foreign_seen or not self.pair):
                 self.unsettled += 1
