@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fuzzharness.findings.store import Finding, FindingKind
-from fuzzharness.oracles.differential import Divergence, expected_trace
+from fuzzharness.oracles.differential import Divergence, expected_for
 from fuzzharness.oracles.leaks import attribute, leak_evidence
 from fuzzharness.oracles.sanitizer import CrashReport, parse_report
 from fuzzharness.programs.sequential import Program
@@ -85,7 +85,6 @@ def leak_findings(
     probe: Callable[[str, Program], Any] | None = None,
 ) -> list[Finding]:
     """``findings`` with leak divergences turned into leak findings and LSan leaks added."""
-    from fuzzharness.oracles.differential import is_pair_target
 
     out = []
     leaked: dict[str, Finding] = {}
@@ -95,7 +94,7 @@ def leak_findings(
             out.append(finding)
             continue
         target = div["target"]
-        evidence = leak_evidence(program, traces[target], expected_trace(program, is_pair_target(target)), div["step"])
+        evidence = leak_evidence(program, traces[target], expected_for(program, target, traces[target]), div["step"])
         if evidence is None:
             out.append(finding)
             continue

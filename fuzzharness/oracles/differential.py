@@ -335,6 +335,19 @@ def check_program(
     return found
 
 
+def expected_for(program: Program, target: str, trace: list[Observation],
+                 policies: Mapping[str, HandlePolicy] | None = None, pairs: Collection[str] | None = None,
+                 ) -> list[Observation]:  # fmt: skip
+    """The model's prediction for ``target``'s run of ``program``: the exact prediction,
+    or for an opaque-handle target the one learned along its ``trace`` (handle values in
+    the model's space; statuses, bytes and stats comparable step by step)."""
+    policy = policy_of(target, policies)
+    pair = is_pair_target(target, pairs)
+    if not policy.opaque:
+        return list(expected_trace(program, pair))
+    return check_opaque(program, trace, policy, pair, observation_problem, render_value).expected
+
+
 def _opaque_divergence(target: str, steps: list[Step], problem: Any) -> Divergence:
     step = steps[problem.step] if problem.step < len(steps) else None
     return Divergence(
