@@ -115,6 +115,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from fuzzharness.execution.environment import decide
+
 __all__ = ["BenchOptions", "Configuration", "plan", "run_bench", "parse_mix", "LatencyRecorder",
            "summarize_configuration", "overhead_summary", "write_report", "render_markdown", "child_main", "DEFAULT_MIX"]  # fmt: skip
 
@@ -474,7 +476,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"mix {', '.join(f'{k} {v}' for k, v in opts['mix'].items() if v)}; "
         f"{report['machine']['cpus']} CPUs, load average {report['machine']['loadavg_start']} at the start"
         f"{', ' + report['machine']['loadavg_end'] + ' at the end' if report['machine'].get('loadavg_end') else ''}. "
-        "Latency = freed_ns - released_ns of each reclamation event (HdrHistogram, 3 significant digits). "
+        + _environment_sentence(report['machine'].get("environment"))
+        + "Latency = freed_ns - released_ns of each reclamation event (HdrHistogram, 3 significant digits). "
         "calls/s counts contract calls (main window, events on); *w/o events* and *overhead* come from "
         f"{opts['overhead_pairs']} pairs of {opts['overhead_slice_s']:g} s sessions without / with events, "
         "alternated (median calls/s without; median of the per-pair ratios with / without). "
@@ -589,16 +592,27 @@ def write_report(report: dict[str, Any], out: Path, plots: bool = True) -> list[
 # --------------------------------------------------------------------------- parent: one process per configuration
 
 
+def _environment_sentence(environment: dict[str, Any] | None) -> str:
+    if not environment:
+        return ""
+    return (f"Environment: GOGC {environment['GOGC']}, GOMAXPROCS {environment['GOMAXPROCS']}, "
+            f"GOMEMLIMIT {environment['GOMEMLIMIT']}, {environment['cpu_count']} CPUs. ")
+
+
 def _machine() -> dict[str, Any]:
+    # The environment the configurations ran under (each sets its own GOGC on top: see
+    # _child_env): GOMAXPROCS and the GC settings come from the harness, not the shell.
+    pinned = decide("hunt").env
     return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg())}  # fmt: skip
+            "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "environment": {"GOGC": "per configuration", "GOMAXPROCS": pinned.get("GOMAXPROCS", f"unset (= {os.cpu_count()} CPUs)"),
+                            "GOMEMLIMIT": pinned.get("GOMEMLIMIT", "unset"), "cpu_count": os.cpu_count()}}  # fmt: skip
 
 
 def _child_env(config: Configuration) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("GOGC", None)
-    if config.gogc is not None and config.gogc != "default":
-        env["GOGC"] = config.gogc
+    # Decided, not inherited (fuzzharness.execution.environment); the configuration's GOGC on top.
+    extra = {"GOGC": config.gogc} if config.gogc is not None and config.gogc != "default" else {}
+    env = decide("hunt", extra=extra).env
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

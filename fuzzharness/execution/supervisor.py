@@ -38,10 +38,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, PROJECT_ROOT
+from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, PROJECT_ROOT, Status
 from fuzzharness.contract.registry import TargetSpec
 from fuzzharness.errors import AbiMismatch, TargetNotBuilt, WorkerError
 from fuzzharness.execution import wire
+from fuzzharness.execution.environment import decide
+from fuzzharness.oracles.leaks import CheckedTrace
 from fuzzharness.oracles.sanitizer import worker_environment
 from fuzzharness.programs.sequential import Program
 
@@ -55,6 +57,9 @@ _STDERR_TAIL_BYTES = 65536
 _START_TIMEOUT = 30.0
 #: The progress value meaning "no step in flight" (fuzzharness.contract.bindings.NO_STEP).
 NO_STEP = (1 << 64) - 1
+#: How much of a panicking program's stderr is kept (the message and a backtrace).
+PANIC_OUTPUT_BYTES = 8192
+PANIC = Status.PANIC
 _RSS_POLL = 0.25  #: seconds between RSS checks while waiting for a worker
 
 
@@ -101,8 +106,11 @@ class TargetWorker:
         mutant: int = 0,
         env: dict[str, str] | None = None,
         rss_limit_mb: int | None = None,
+        purpose: str = "hunt",
     ) -> None:
         self.spec = spec
+        #: "hunt" (backtraces off) or "replay" (on): see fuzzharness.execution.environment
+        self.purpose = purpose
         self.variant = variant
         self.timeout = timeout
         self.mutant = mutant
@@ -141,8 +149,12 @@ class TargetWorker:
             spec["pair"] = {role: {"library": str(member.library(self.variant)), "name": member.name,
                                    "testing": member.variant(self.variant).testing}
                             for role, member in self.spec.members.items()}  # fmt: skip
-        # A sanitizer variant needs its runtime preloaded and its options (sanitizer.py).
-        env = {**os.environ, **worker_environment(self.sanitizer), **self.extra_env}
+        # The environment is decided, not inherited (fuzzharness.execution.environment); a
+        # sanitizer variant adds its runtime preload and its options (sanitizer.py); the
+        # run's own settings (``env``) come last.
+        env = decide(self.purpose).env
+        env.update(worker_environment(self.sanitizer, env))
+        env.update(self.extra_env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         self._stderr.seek(0)
         self._stderr.truncate()
@@ -232,6 +244,8 @@ class TargetWorker:
                     if key != message[1]:
                         raise WorkerError(f"worker answered for {message[1]!r}, expected {key!r}")
                     steps_done = 0 if stream_ops else None
+                    if kind == "run":
+                        message = ("result", key, self._with_panic_output(message[2]))
                     results[key] = message[2]
                     yield message
                 elif message[0] == "leak":
@@ -251,6 +265,15 @@ class TargetWorker:
                 else:
                     self._stderr.seek(0)
                     self._stderr.truncate()
+
+    def _with_panic_output(self, trace: Any) -> Any:
+        """A trace in which a call panicked, with what the worker wrote to stderr since
+        the batch began (the worker exits after such a program, so it is that program's)."""
+        if not any(getattr(obs, "status", None) == PANIC for obs in trace):
+            return trace
+        checked = trace if isinstance(trace, CheckedTrace) else CheckedTrace(trace)
+        checked.panic_output = self._stderr_tail()[-PANIC_OUTPUT_BYTES:] or None
+        return checked
 
     @staticmethod
     def _attach_leak(results: dict[Any, Any], message: tuple) -> None:

@@ -42,6 +42,34 @@ import signal
 import sys
 import traceback
 
+#: The health check after a caught panic: a fresh session must do the basics right.
+_PROBE_DATA = b"fuzzharness-health"
+
+
+def healthy(library: object, immediate: int) -> bool:
+    """Whether a library that just panicked still serves a fresh session correctly:
+    init, create, write, read back, info, release, stats, shutdown with the expected
+    statuses and bytes. False when any call fails, panics or answers wrongly (then the
+    worker exits and a fresh process takes over)."""
+    from fuzzharness.contract.header import Status
+
+    ok = Status.OK
+    try:
+        if library.init(4, immediate, 1 << 16, 1 << 20)[0] != ok:
+            return False
+        status, handle = library.create(len(_PROBE_DATA))
+        good = (status == ok and bool(handle)
+                and library.write(handle, 0, _PROBE_DATA)[0] == ok
+                and library.read(handle, 0, len(_PROBE_DATA)) == (ok, _PROBE_DATA)
+                and library.info(handle)[0] == ok
+                and library.release(handle)[0] == ok
+                and library.stats()[0] == ok)  # fmt: skip
+        if library.quiesce()[0] != ok:
+            good = False
+        return library.shutdown()[0] == ok and good
+    except Exception:  # noqa: BLE001 - anything unexpected: not healthy
+        return False
+
 
 def main(argv: list[str]) -> int:
     faulthandler.enable(all_threads=True)
@@ -124,8 +152,9 @@ def main(argv: list[str]) -> int:
                     done.append((key, program))
                     # A panic caught at the boundary may leave the library's state poisoned
                     # (a lock, a half-updated table): no later program may inherit it, or a
-                    # finding would be pinned on a program that cannot reproduce it.
-                    if any(obs.status == PANIC for obs in trace):
+                    # finding would be pinned on a program that cannot reproduce it. A short
+                    # health check decides whether this process may go on.
+                    if any(obs.status == PANIC for obs in trace) and not healthy(library, immediate):
                         tainted = True
                         break
                 if leak_checker is not None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fuzzharness.contract.header import Status
 from fuzzharness.contract.registry import load_registry, select_targets
 from fuzzharness.errors import CorruptInput
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, Failure, TargetWorker
-from fuzzharness.findings.store import FINDING_FILE, Finding, load, read_text
+from fuzzharness.findings.store import FINDING_FILE, Finding, environment_of, load, read_text
 from fuzzharness.findings.triage import Outcome, findings_for, findings_for_run, render_trace
 from fuzzharness.programs.concurrent import ConcurrentProgram, is_concurrent_text
 from fuzzharness.programs.concurrent import parse_text as parse_concurrent
@@ -61,14 +62,21 @@ def load_input(path: Path, targets: str | None, variant: str | None) -> Finding 
     return (program, names, variant or "release")
 
 
-def _run_once(program, specs, variant: str, mutant: int, timeout: float) -> tuple[dict[str, Outcome], dict]:
+#: Lines of a panic's output shown (the message and the innermost frames come first).
+PANIC_LINES = 40
+#: Variables a replay sets itself: backtraces on (fuzzharness.execution.environment).
+_REPLAY_OWN = ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE", "GOTRACEBACK")
+
+
+def _run_once(program, specs, variant: str, mutant: int, timeout: float,
+              env: dict[str, str] | None = None) -> tuple[dict[str, Outcome], dict]:  # fmt: skip
     outcomes: dict[str, Outcome] = {}
     partial: dict[str, list[Observation]] = {}
     for spec in specs:
         steps: list[Observation] = []
         # A variant without mutant injection is the build with the planted bug removed.
         target_mutant = mutant if spec.variant(variant).testing else 0
-        with TargetWorker(spec, variant, timeout=timeout, mutant=target_mutant) as worker:
+        with TargetWorker(spec, variant, timeout=timeout, mutant=target_mutant, env=env, purpose="replay") as worker:
             for event in worker.run([("repro", program)], stream_ops=True):
                 if event[0] == "step":
                     steps.append(event[3])
@@ -107,20 +115,61 @@ def reproduce(
         hits, trace, found = reproduce_concurrent(finding, program, names, run_variant, mutant, times, timeout)
         return ReproResult(str(path), expected, times, hits, trace, found, {})
     specs = select_targets(names)
+    recorded = loaded.environment if isinstance(loaded, Finding) else {}
+    env = {k: v for k, v in recorded.get("variables", {}).items() if k not in _REPLAY_OWN}
+    notes = environment_differences(recorded, specs, run_variant)
     reproduced = 0
     trace = ""
     found: list[Finding] = []
     failures: dict[str, Failure] = {}
     for _ in range(times):
-        outcomes, partial = _run_once(program, specs, run_variant, mutant, timeout)
+        outcomes, partial = _run_once(program, specs, run_variant, mutant, timeout, env)
         run_found = findings_for(program, outcomes, variant=run_variant, seed=seed, mutant=mutant)
         hit = any(f.signature == expected for f in run_found) if expected is not None else bool(run_found)
         reproduced += hit
         if not trace or hit:
-            trace = render_trace(program, outcomes, partial)
+            trace = render_trace(program, outcomes, partial) + _panic_text(outcomes)
             found = run_found
             failures = {t: o for t, o in outcomes.items() if isinstance(o, Failure)}
+    if notes:
+        trace = "".join(f"   environment: {note}\n" for note in notes) + trace
     return ReproResult(str(path), expected, times, reproduced, trace, found, failures)
+
+
+def environment_differences(recorded: dict, specs: list, variant: str) -> list[str]:
+    """What differs between the environment a finding was found in and this machine's
+    (the recorded variables are applied to the replay; the rest is said)."""
+    if not recorded:
+        return []
+    notes = []
+    here = environment_of([s.name for s in specs], variant)
+    for name, digest in sorted(recorded.get("libraries", {}).items()):
+        now = here["libraries"].get(name)
+        if digest and now and digest != now:
+            notes.append(f"{name}'s library differs from the one the finding was found with (sha256 {digest[:12]} then, "
+                         f"{now[:12]} now): a rebuilt or changed library")  # fmt: skip
+    if recorded.get("cpu_count") not in (None, here["cpu_count"]):
+        notes.append(f"found on {recorded['cpu_count']} CPUs, replayed on {here['cpu_count']}")
+    then, now = recorded.get("variables", {}), here["variables"]
+    changed = sorted(k for k in set(then) | set(now) if k not in _REPLAY_OWN and then.get(k) != now.get(k))
+    if changed:
+        notes.append("applied the recorded " + ", ".join(f"{k}={then.get(k, 'unset')}" for k in changed)
+                     + " (this machine's workers would have " + ", ".join(f"{k}={now.get(k, 'unset')}" for k in changed) + ")")  # fmt: skip
+    return notes
+
+
+def _panic_text(outcomes: dict[str, Outcome]) -> str:
+    """What each target wrote when a call panicked (message and backtrace: backtraces
+    are on in a replay)."""
+    out = []
+    for target, outcome in outcomes.items():
+        output = getattr(outcome, "panic_output", None)
+        if output:
+            step = next((i for i, obs in enumerate(outcome) if obs.status == Status.PANIC), None)
+            lines = output.strip().splitlines()
+            shown = lines[:PANIC_LINES] + ([f"... ({len(lines) - PANIC_LINES} more lines)"] if len(lines) > PANIC_LINES else [])
+            out.append(f"   {target} panicked at step {step}; its stderr:\n" + "".join(f"     | {line}\n" for line in shown))
+    return "".join(out)
 
 
 def reproduce_concurrent(finding: Finding | None, program: ConcurrentProgram, names: list[str], variant: str,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzzharness.errors import CorruptInput
+from fuzzharness.execution.environment import fingerprint
 from fuzzharness.findings.durable import fsync_dir
 from fuzzharness.programs.sequential import Program, parse_text, to_text
 
@@ -75,6 +76,9 @@ class Finding:
     found_at: float = field(default_factory=time.time)
     #: more files saved beside the program (name -> text), e.g. a concurrent history and its HTML timeline
     files: dict[str, str] = field(default_factory=dict)
+    #: the environment it was found in (fuzzharness.execution.environment.fingerprint): the
+    #: behaviour-changing variables, the build variant, library hashes, CPU count; filled by save
+    environment: dict[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -96,6 +100,7 @@ class Finding:
             "details": self.details,
             "found_at": self.found_at,
             "program_file": PROGRAM_FILE,
+            "environment": self.environment,
         }
 
 
@@ -106,6 +111,8 @@ def save(finding: Finding, directory: Path) -> Path | None:
     dest = directory / finding.id
     if dest.exists():
         return None
+    if not finding.environment:
+        finding.environment = environment_of(finding.targets, finding.variant)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.id}-", dir=directory))
     try:
         (tmp / PROGRAM_FILE).write_text(_program_text(finding.program))
@@ -129,6 +136,25 @@ def save(finding: Finding, directory: Path) -> Path | None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def environment_of(targets: list[str], variant: str) -> dict[str, Any]:
+    """The fingerprint of the environment a hunting worker of ``targets`` has here
+    (libraries by ``target`` or ``target:role`` for a pair; unknown targets left out)."""
+    libraries: dict[str, Any] = {}
+    try:
+        from fuzzharness.contract.registry import load_registry
+
+        registry = load_registry()
+        for name in targets:
+            spec = registry.get(name)
+            if spec is None:
+                continue
+            for role, path in spec.libraries(variant).items():
+                libraries[name if role == "single" else f"{name}:{role}"] = path
+    except Exception:  # noqa: BLE001 - a fingerprint is best effort; the finding is saved regardless
+        pass
+    return fingerprint(libraries, variant)
 
 
 def _program_text(program: Any) -> str:
@@ -213,7 +239,19 @@ def load(path: Path) -> Finding:
         details=_field(data, "details", dict, json_path),
         trace=trace_path.read_text(errors="replace") if trace_path.is_file() else "",
         found_at=float(_field(data, "found_at", (int, float), json_path)),
+        environment=_environment_field(data, json_path),
     )
+
+
+def _environment_field(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The optional recorded environment (findings saved before it existed have none)."""
+    env = data.get("environment", {})
+    if not isinstance(env, dict):
+        raise CorruptInput(f"{path}: 'environment' must be an object")
+    variables = env.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
+        raise CorruptInput(f"{path}: 'environment.variables' must map names to strings")
+    return env
 
 
 def merge_hits(entries: list[dict[str, Any]], found: list[dict[str, Any]]) -> None:

@@ -221,7 +221,13 @@ def findings_for(
     ]
     go_on = (lambda div: baseline.accepts(divergence_signature(div))) if baseline else None
     divergences = check_program(program, traces, go_on=go_on)
-    findings += [_divergence_finding(d, program, common) for d in divergences]
+    for div in divergences:
+        finding = _divergence_finding(div, program, common)
+        output = getattr(traces.get(div.target), "panic_output", None)
+        if finding.kind is FindingKind.panic and output:
+            # what the library said when it panicked (one message per signature is kept)
+            finding.details["panic_output"] = output
+        findings.append(finding)
     findings = leak_findings(program, traces, divergences, findings, common, probe)
     if findings:
         text = render_trace(program, outcomes)

@@ -55,9 +55,12 @@ _SUMMARY = re.compile(r"SUMMARY: AddressSanitizer: (\d+) byte\(s\) leaked in (\d
 
 
 class CheckedTrace(list):
-    """A trace (list of observations) with the LeakSanitizer report of its program."""
+    """A trace (list of observations) with what the worker's process said about it: the
+    LeakSanitizer report of its program, and what it wrote to stderr when a call
+    panicked (the panic message, and its backtrace when backtraces are on)."""
 
     lsan_report: str | None = None
+    panic_output: str | None = None
 
 
 class LeakChecker:
