@@ -96,9 +96,57 @@ def classify(handle: int, capacity: int, generations: Mapping[int, int], live: d
 OWNER, FOREIGN = "owner", "foreign"
 
 
+class SparseBytes:
+    """A resource's contents: ``size`` zero bytes, with only the written pages stored.
+
+    The model never allocates what a program merely *declares*: a 16 GiB create costs a
+    few bytes here (the target's own memory is the target's business, bounded by the
+    worker's RSS limit), so a hostile corpus entry cannot exhaust the harness."""
+
+    PAGE = 4096
+    __slots__ = ("size", "pages")
+
+    def __init__(self, size: int, pages: dict[int, bytearray] | None = None) -> None:
+        self.size = size
+        self.pages: dict[int, bytearray] = pages if pages is not None else {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def copy(self) -> "SparseBytes":
+        return SparseBytes(self.size, {k: bytearray(v) for k, v in self.pages.items()})
+
+    def write(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` (in range: the caller checked)."""
+        page_size = self.PAGE
+        pos = 0
+        while pos < len(data):
+            index, start = divmod(offset + pos, page_size)
+            take = min(page_size - start, len(data) - pos)
+            page = self.pages.get(index)
+            if page is None:
+                page = self.pages[index] = bytearray(page_size)
+            page[start : start + take] = data[pos : pos + take]
+            pos += take
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset`` (in range: the caller checked)."""
+        out = bytearray(length)
+        page_size = self.PAGE
+        pos = 0
+        while pos < length:
+            index, start = divmod(offset + pos, page_size)
+            take = min(page_size - start, length - pos)
+            page = self.pages.get(index)
+            if page is not None:
+                out[pos : pos + take] = page[start : start + take]
+            pos += take
+        return bytes(out)
+
+
 @dataclass
 class _Resource:
-    data: bytearray
+    data: SparseBytes
     #: references per runtime (a single-runtime target only uses FOREIGN, its one runtime)
     counts: dict[str, int] = field(default_factory=lambda: {OWNER: 0, FOREIGN: 0})
     read_only: bool = False
@@ -156,7 +204,7 @@ class OwnershipModel:
     def _runtime(self, via: str | None) -> str:
         return OWNER if self.pair and via == OWNER else FOREIGN
 
-    def _place(self, data: bytearray, read_only: bool, via: str | None = None) -> tuple[Status, int | None]:
+    def _place(self, data: SparseBytes, read_only: bool, via: str | None = None) -> tuple[Status, int | None]:
         if len(data) > self.max_resource_bytes or self.live_bytes + len(data) > self.max_total_bytes:
             return Status.EXHAUSTED, None
         if self._freed:
@@ -177,7 +225,7 @@ class OwnershipModel:
     def create(self, size: int, via: str | None = None) -> tuple[Status, int | None]:
         if size > self.max_resource_bytes:
             return Status.EXHAUSTED, None
-        return self._place(bytearray(size), read_only=False, via=via)
+        return self._place(SparseBytes(size), read_only=False, via=via)
 
     def acquire(self, handle: int, via: str | None = None) -> tuple[Status, None]:
         status, res = self._lookup(handle)
@@ -220,7 +268,7 @@ class OwnershipModel:
             return Status.READ_ONLY, None
         status = _range_check(offset, len(data), len(res.data))
         if status is Status.OK:
-            res.data[offset : offset + len(data)] = data
+            res.data.write(offset, data)
         return status, None
 
     def read(self, handle: int, offset: int, length: int, via: str | None = None) -> tuple[Status, bytes | None]:
@@ -228,13 +276,13 @@ class OwnershipModel:
         if res is None:
             return status, None
         status = _range_check(offset, length, len(res.data))
-        return (status, bytes(res.data[offset : offset + length])) if status is Status.OK else (status, None)
+        return (status, res.data.read(offset, length)) if status is Status.OK else (status, None)
 
     def snapshot(self, handle: int, via: str | None = None) -> tuple[Status, int | None]:
         status, res = self._lookup(handle)
         if res is None:
             return status, None
-        return self._place(bytearray(res.data), read_only=True, via=via)
+        return self._place(res.data.copy(), read_only=True, via=via)
 
     def info(self, handle: int, via: str | None = None) -> tuple[Status, ResourceInfo | None]:
         status, res = self._lookup(handle)
