@@ -18,8 +18,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import math
 import os
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -175,16 +177,39 @@ def _parse_program(text: str, source: str) -> Any:
 
 
 def read_text(path: Path) -> str:
+    """The text of an input file: a regular file (a FIFO or a device would block or
+    never end), at most 8 MiB, UTF-8 without lone surrogates; else CorruptInput."""
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise CorruptInput(f"{path}: not a regular file")
+        if st.st_size > _MAX_FILE_BYTES:
             raise CorruptInput(f"{path}: larger than {_MAX_FILE_BYTES} bytes, not a finding")
-        return path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: a FIFO swapped in after the check cannot hang us
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(_MAX_FILE_BYTES + 1)
+        if len(data) > _MAX_FILE_BYTES:
+            raise CorruptInput(f"{path}: larger than {_MAX_FILE_BYTES} bytes, not a finding")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise CorruptInput(f"{path}: not UTF-8 text") from None
     except FileNotFoundError:
         raise CorruptInput(f"{path}: no such file") from None
     except OSError as exc:
         raise CorruptInput(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _is_text(text: str) -> bool:
+    """Printable, encodable text: no lone surrogate, no control character but tab."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(ord(c) < 32 and c != "\t" or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a value a finding holds")
 
 
 def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], path: Path) -> Any:
@@ -202,9 +227,13 @@ def load(path: Path) -> Finding:
     directory = path if path.is_dir() else path.parent
     json_path = directory / FINDING_FILE
     try:
-        data = json.loads(read_text(json_path))
+        data = json.loads(read_text(json_path), parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise CorruptInput(f"{json_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CorruptInput(f"{json_path}: nested too deeply to be a finding") from None
+    except ValueError as exc:  # NaN/Infinity, an int of more than 4300 digits
+        raise CorruptInput(f"{json_path}: {exc}") from None
     if not isinstance(data, dict):
         raise CorruptInput(f"{json_path}: expected a JSON object")
     if data.get("schema") != SCHEMA:
@@ -219,8 +248,19 @@ def load(path: Path) -> Finding:
     if not all(isinstance(s, str) for s in signature):
         raise CorruptInput(f"{json_path}: 'signature' must be a list of strings")
     seed = data.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise CorruptInput(f"{json_path}: 'seed' must be an integer or null")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64):
+        raise CorruptInput(f"{json_path}: 'seed' must be an integer in 0..2^64-1 or null")
+    mutant = _field(data, "mutant", int, json_path)
+    if not 0 <= mutant < 1 << 31:
+        raise CorruptInput(f"{json_path}: 'mutant' must be a mutant number (0..2^31-1), got {mutant}")
+    found_at = float(_field(data, "found_at", (int, float), json_path))
+    if not math.isfinite(found_at):
+        raise CorruptInput(f"{json_path}: 'found_at' must be a finite time")
+    for name in ("variant", "summary"):
+        _field(data, name, str, json_path)
+    for text in [kind_name, data["variant"], data["summary"], *targets, *signature]:
+        if not _is_text(text):
+            raise CorruptInput(f"{json_path}: a string holds a lone surrogate or a control character")
     program_name = _field(data, "program_file", str, json_path)
     if "/" in program_name or program_name.startswith("."):
         raise CorruptInput(f"{json_path}: 'program_file' must be a plain file name in the finding's directory")
@@ -235,10 +275,10 @@ def load(path: Path) -> Finding:
         summary=_field(data, "summary", str, json_path),
         signature=signature,
         seed=seed,
-        mutant=_field(data, "mutant", int, json_path),
+        mutant=mutant,
         details=_field(data, "details", dict, json_path),
         trace=trace_path.read_text(errors="replace") if trace_path.is_file() else "",
-        found_at=float(_field(data, "found_at", (int, float), json_path)),
+        found_at=found_at,
         environment=_environment_field(data, json_path),
     )
 
