@@ -40,6 +40,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 
 #: The health check after a caught panic: a fresh session must do the basics right.
@@ -71,9 +73,31 @@ def healthy(library: object, immediate: int) -> bool:
         return False
 
 
+#: Seconds between two looks at whether the harness process that started us is alive.
+ORPHAN_POLL = 0.5
+
+
+def die_with_parent(poll: float = ORPHAN_POLL) -> None:
+    """Kill this worker as soon as its parent is gone, even while a call spins in native
+    code (cffi releases the GIL, so this thread runs). Workers live in their own session
+    (a Ctrl-C reaches the harness, which stops them in order); a parent killed outright
+    would otherwise leave them running. PR_SET_PDEATHSIG is not used: it fires when the
+    *thread* that started the worker ends, and workers are started from short-lived ones."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="fuzzharness-orphan-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     faulthandler.enable(all_threads=True)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    die_with_parent()
     spec = json.loads(argv[1])
     protocol_out = os.fdopen(os.dup(1), "wb")
     protocol_in = os.fdopen(os.dup(0), "rb")
