@@ -54,6 +54,9 @@ test-mutants: build-mutants build-asan build-cov
 	$(BIN)/fuzzharness mutants --no-build --budget-seconds $(MUTANT_BUDGET) --out build/mutant-findings --exclude magic-crash
 
 test-rust:
+	cd kits/rust && cargo test --locked --quiet
+	cd kits/rust && cargo clippy --locked --quiet --all-targets -- -D warnings
+	cd kits/rust && RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --locked --quiet
 	cd rust_shim && cargo test --locked --quiet
 	cd rust_shim && cargo test --locked --quiet --features mutants
 	cd rust_shim && cargo clippy --locked --quiet --all-targets -- -D warnings
@@ -64,6 +67,7 @@ test-rust:
 test-go:
 	cd go_shim && go vet ./... && go vet -tags mutants ./...
 	cd go_shim && go test -race ./... && go test -tags mutants ./...
+	cd kits/go && go vet ./... && go test -race ./...
 
 # The nightly campaign (ci/nightly.yml runs this with --duration 5h30m); DURATION=30m make campaign
 DURATION ?= 8h
@@ -78,6 +82,29 @@ test-python: setup
 
 lint: setup
 	$(BIN)/ruff check fuzzharness tests
+	$(BIN)/python -m fuzzharness.contract.kitgen --check
 
 clean:
-	rm -rf build rust_shim/target $(VENV)
+	rm -rf build rust_shim/target kits/rust/target $(VENV)
+
+# A Dask cluster on this machine for trying `campaign --scheduler` (fuzzharness/lanes/cluster.py;
+# `distributed` comes with the test extra that `setup` installs, or alone with `pip install -e '.[cluster]'`):
+# a scheduler on 127.0.0.1:$(CLUSTER_PORT) (dashboard on 127.0.0.1, any free port: see
+# build/cluster/scheduler.log) and $(CLUSTER_WORKERS) workers of one thread each; logs, pids and
+# the workers' scratch space in build/cluster. `make cluster-down` stops them.
+CLUSTER_PORT ?= 8786
+CLUSTER_WORKERS ?= 2
+.PHONY: cluster-up cluster-down campaign-cluster cluster-bench
+cluster-up: setup
+	$(BIN)/python -m fuzzharness.lanes.local_cluster up --workers $(CLUSTER_WORKERS) --port $(CLUSTER_PORT) --dir build/cluster
+
+cluster-down:
+	$(BIN)/python -m fuzzharness.lanes.local_cluster down --dir build/cluster
+
+# The nightly campaign with its slices on that cluster: make cluster-up && DURATION=30m make campaign-cluster
+campaign-cluster: build build-mutants build-asan
+	$(BIN)/fuzzharness campaign --config ci/campaign.toml --duration $(DURATION) --scheduler tcp://127.0.0.1:$(CLUSTER_PORT)
+
+# execs/s of one 60 s campaign locally (--jobs 1, 2) and through Dask (1, 2 one-thread workers), in one run
+cluster-bench: build-mutants
+	$(BIN)/python -m fuzzharness.bench.cluster --seconds 60 --out build/cluster-bench

@@ -5,12 +5,26 @@ Exit codes, for every command:
   1  findings / reproduced
   2  bad usage or bad input (one line naming the offender; never a traceback)
   3  internal error (a bug in the harness: the traceback is printed)
+  4  inconclusive: nothing found, but the run checked nothing (no program ran, or no
+     concurrent history could be checked) or some checks were undecided (unknown)
+  5  interrupted (SIGINT/SIGTERM): whatever was found is saved, but the run is not clean
+
+Every command that starts workers takes ``--keep-env NAME[,NAME]``: the user's values
+of those behaviour-changing variables are passed to workers (by default the harness
+decides them: fuzzharness.execution.environment); what it overrides is said once.
+
+Every command takes ``--registry FILE`` (before or after the command's name; default:
+``$FUZZHARNESS_REGISTRY``): a registry of the user's own targets, added to the bundled
+ones. It is checked before the command runs (a bad file: exit 2, one line) and put into
+``FUZZHARNESS_REGISTRY`` as an absolute path, so every process the command starts
+(workers, fuzz jobs, campaign slices, benchmark children) sees the same targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -20,7 +34,7 @@ from fuzzharness import __version__
 from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, Mutant, parse_mutant
 from fuzzharness.errors import FuzzHarnessError, InvalidArgument, UserError
 
-EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
 
 
 def _positive(kind: type) -> Any:
@@ -50,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 clean, 1 findings/reproduced, 2 bad usage or input, 3 internal error.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} (contract ABI {ABI_MAJOR}.{ABI_MINOR})")
+    _add_registry_option(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", help="build the target shims (cargo, go)", description="Build target libraries.")
@@ -57,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default="release",
                    help="build variant: release, asan, mutants or mutants-asan (default: release)")  # fmt: skip
 
-    p = sub.add_parser("targets", help="list registered targets", description="List targets, ABI versions, build state.")
+    p = sub.add_parser("targets", help="list registered targets",
+                       description="List targets, ABI versions, build state, handle policies.")  # fmt: skip
+    p.add_argument("--targets", help="comma-separated targets (default: every registered target)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("fuzz", help="random differential fuzzing", description="Run random differential fuzzing.")
@@ -72,7 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants variant only), e.g. snapshot-shares")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a program counts as a hang")
     p.add_argument("--max-ops", type=_positive(int), default=48, help="longest generated program (default 48 ops)")
+    p.add_argument("--baseline", type=Path, metavar="FILE",
+                   help="known findings to accept and fuzz past: a JSON file of signatures "
+                        "(see 'fuzzharness baseline'); their hits are counted, not saved, and do not fail the run")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("baseline", help="write a baseline accepting the findings saved in a directory",
+                       description="Write a baseline file (for fuzz --baseline) accepting every finding saved "
+                                   "under FINDINGS_DIR.")  # fmt: skip
+    p.add_argument("findings", type=Path, metavar="FINDINGS_DIR", help="a findings directory (e.g. corpus/crashes)")
+    p.add_argument("--out", type=Path, required=True, help="the baseline file to write")
+    p.add_argument("--reason", default="", help="why these are accepted (kept in the file)")
 
     p = sub.add_parser("repro", help="replay saved findings", description="Replay saved findings or program files.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="finding directory, finding.json, or program .fh")
@@ -83,9 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a step counts as a hang")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
-    p = sub.add_parser("abi-check", help="check the shims' exports against the contract header",
-                       description="Fail when a shim's exported signatures drift from the header.")  # fmt: skip
+    p = sub.add_parser("abi-check", help="check every target's exports against the contract header",
+                       description="Fail when a registered target's exports drift from the header: its Rust or "
+                                   "Go sources, and with --built its built libraries' symbols against the ABI "
+                                   "version each reports. Says how each target was checked and names what "
+                                   "could not be checked; exit 1 only on drift.")  # fmt: skip
     p.add_argument("--built", action="store_true", help="also check exported symbols of the built libraries")
+    p.add_argument("--targets", help="comma-separated targets (default: every registered target)")
 
     p = sub.add_parser("throughput", help="benchmark: checked ops/s vs bare cffi calls",
                        description="Measure the harness's sequential throughput against a bare loop of the same calls.")  # fmt: skip
@@ -210,7 +241,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", type=Path, default=Path("corpus/queue"), help="corpus directory (default corpus/queue)")
     p.add_argument("--variant", default="cov", help="coverage build variant (default cov)")
     p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants-cov only)")
+
+    p = sub.add_parser("new-target", help="write a skeleton adapter of the contract for your library",
+                       description="Write a skeleton Rust or Go adapter of the contract into --dir, to be filled "
+                                   "in around your library; prints the files written.")  # fmt: skip
+    p.add_argument("name", metavar="NAME", help="the target's name in the registry")
+    p.add_argument("--language", required=True, choices=("rust", "go"), help="language of the adapter")
+    p.add_argument("--dir", type=Path, help="directory to write into (default: ./NAME)")
+
+    for command in sub.choices.values():  # `fuzzharness fuzz --registry F` as well as `fuzzharness --registry F fuzz`
+        _add_registry_option(command)
+        _add_keep_env_option(command)
     return parser
+
+
+def _add_keep_env_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep-env", metavar="NAME[,NAME]", default=argparse.SUPPRESS,
+                        help="pass your values of these behaviour-changing variables (RUST_BACKTRACE, GOGC, "
+                             "MALLOC_*, ...) to workers; by default the harness decides them")  # fmt: skip
+
+
+def _add_registry_option(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's parser does not overwrite the value given before the subcommand.
+    parser.add_argument("--registry", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                        help="a registry TOML file of your own targets, added to the bundled ones; paths in it "
+                             "are relative to its directory, or to its root key "
+                             "(default: $FUZZHARNESS_REGISTRY, if set)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- commands
@@ -231,17 +287,32 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def _policy_text(row: dict[str, Any]) -> str:
+    """``exact``, or e.g. ``opaque, reuse after-death, invalid-or-stale`` (defaults left out)."""
+    parts = [row["handles"]]
+    if row["reuse"] != "never":
+        parts.append(f"reuse {row['reuse']}")
+    if row["stale_status"] != "distinct":
+        parts.append(row["stale_status"])
+    return ", ".join(parts)
+
+
 def cmd_targets(args: argparse.Namespace) -> int:
-    from fuzzharness.contract.registry import load_registry
+    from fuzzharness.contract.registry import REGISTRY_FILE, load_registry, select_targets
     from fuzzharness.execution.supervisor import TargetWorker
 
+    registry = load_registry()
+    specs = select_targets(args.targets, registry) if args.targets is not None else list(registry.values())
     rows = []
-    for spec in load_registry().values():
+    for spec in specs:
         for name, variant in spec.variants.items():
             paths = [m.variants[name].library for m in spec.members.values()] if spec.pair else [variant.library]
             row = {"target": spec.name, "language": spec.language, "variant": name,
                    "library": " + ".join(map(str, paths)), "built": all(p.is_file() for p in paths), "abi": None,
-                   "strategies": [s.name.lower() for s in spec.strategies]}  # fmt: skip
+                   "strategies": [s.name.lower() for s in spec.strategies],
+                   "handles": spec.policy.handles, "reuse": spec.policy.reuse,
+                   "stale_status": spec.policy.stale_status,
+                   "registry": str(spec.registry) if spec.registry else None}  # fmt: skip
             if spec.pair:
                 row["pair"] = {role: m.name for role, m in spec.members.items()}
             if row["built"]:
@@ -259,12 +330,15 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from fuzzharness.report.progress import make_console
 
     table = Table(title=f"targets (harness speaks contract ABI {ABI_MAJOR}.{ABI_MINOR})")
-    for col in ("target", "language", "variant", "built", "abi", "strategies", "library"):
+    for col in ("target", "language", "variant", "built", "abi", "strategies", "handles", "library"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["target"], r["language"], r["variant"], "yes" if r["built"] else "no",
-                      r["abi"] or "-", ",".join(r["strategies"]), r["library"])  # fmt: skip
+                      r["abi"] or "-", ",".join(r["strategies"]), _policy_text(r), r["library"])  # fmt: skip
     make_console().print(table)
+    users = sorted({r["registry"] for r in rows if r["registry"] and Path(r["registry"]) != REGISTRY_FILE})
+    for path in users:
+        print(f"targets of {path}: {', '.join(dict.fromkeys(r['target'] for r in rows if r['registry'] == path))}")
     return EXIT_CLEAN
 
 
@@ -286,11 +360,17 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         mutant=args.mutant,
         timeout=args.timeout,
         max_ops=args.max_ops,
+        baseline=args.baseline,
     )
     from fuzzharness.contract.registry import select_targets
 
+    if args.baseline is not None:
+        from fuzzharness.findings.baseline import load_baseline
+
+        load_baseline(args.baseline)  # a bad file: exit 2 before anything runs
     for spec in select_targets(options.targets):
         spec.library(options.variant)  # a bad name or an unbuilt target: exit 2 before any display
+    _say_environment()
     with FuzzProgress(options, enabled=not args.json) as progress:
         summary = run_fuzz(options, progress.update)
     if summary.fatal is not None:
@@ -305,7 +385,24 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), indent=2))
     else:
         print_summary(summary)
-    return EXIT_FOUND if summary.findings else EXIT_CLEAN
+    if summary.findings:
+        return EXIT_FOUND
+    if "interrupted" in summary.errors:
+        return EXIT_INTERRUPTED
+    if summary.programs == 0:
+        print("fuzzharness: no program ran: nothing was checked", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
+    return EXIT_CLEAN
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from fuzzharness.findings.baseline import baseline_from_findings
+
+    if not args.findings.is_dir():
+        raise InvalidArgument(f"{args.findings}: not a findings directory")
+    count = baseline_from_findings(args.findings, args.out, args.reason)
+    print(f"{args.out}: accepts {count} signature(s) from {args.findings}")
+    return EXIT_CLEAN
 
 
 def cmd_repro(args: argparse.Namespace) -> int:
@@ -332,14 +429,42 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_abi_check(args: argparse.Namespace) -> int:
-    from fuzzharness.contract.abi_check import check_all
+    from fuzzharness.contract.abi_check import check_targets
+    from fuzzharness.contract.header import DECLS_HEADER
+    from fuzzharness.contract.registry import load_registry, select_targets
 
-    problems = check_all(built=args.built)
+    registry = load_registry()
+    if args.targets is not None:
+        registry = {spec.name: spec for spec in select_targets(args.targets, registry)}
+    results = check_targets(built=args.built, registry=registry)
+    for result in results:
+        print(f"abi-check: {result.target}: " + ("DRIFT" if result.problems else "ok" if result.checked else "NOT CHECKED"))
+        for how in result.checked:
+            print(f"    checked: {how}")
+        for why in result.unchecked:
+            print(f"    not checked: {why}")
+    problems = [problem for result in results for problem in result.problems]
     for problem in problems:
         print(f"abi-check: {problem}")
+    unchecked = [r.target for r in results if not r.checked]
+    if unchecked:
+        print(f"abi-check: could not check {', '.join(unchecked)} at all (see above)")
     if problems:
         return EXIT_FOUND
-    print("abi-check: every shim's exports match targets/include/fuzzharness_decls.h")
+    checked = [r.target for r in results if r.checked]
+    print(f"abi-check: no drift from {DECLS_HEADER.name} in {', '.join(checked) or 'any target'}")
+    return EXIT_CLEAN
+
+
+def cmd_new_target(args: argparse.Namespace) -> int:
+    from fuzzharness.contract.scaffold import new_target  # lazily: only this command needs it
+
+    directory = args.dir if args.dir is not None else Path(args.name)
+    written = new_target(args.name, args.language, directory)
+    for path in written:
+        print(path)
+    print(f"new-target: wrote {len(written)} file(s) of a {args.language} adapter {args.name!r} into {directory}",
+          file=sys.stderr)  # fmt: skip
     return EXIT_CLEAN
 
 
@@ -382,13 +507,18 @@ def cmd_stress(args: argparse.Namespace) -> int:
             print(f"\r   {summary.programs} runs, {summary.ops} ops, {len(summary.findings)} finding(s), "
                   f"{summary.seconds:.0f} s", end="", file=sys.stderr, flush=True)  # fmt: skip
 
+    from fuzzharness.contract.registry import select_targets
+
+    for spec in select_targets(options.targets):
+        spec.library(options.variant)  # a bad name or an unbuilt target: exit 2, one line
+    _say_environment()
     summary = run_stress(options, progress)
     if not args.json:
         print(file=sys.stderr)
         print_summary(summary)
     else:
         print(json.dumps(summary.to_json(), indent=2))
-    return EXIT_FOUND if summary.findings else EXIT_CLEAN
+    return summary.exit_code()  # 1 findings, 4 when some history was unknown or not checked at all
 
 
 def cmd_stress_bench(args: argparse.Namespace) -> int:
@@ -589,19 +719,58 @@ COMMANDS = {
     "repro": cmd_repro,
     "abi-check": cmd_abi_check,
     "throughput": cmd_throughput,
+    "new-target": cmd_new_target,
+    "baseline": cmd_baseline,
 }
+
+
+def _apply_keep_env(args: argparse.Namespace) -> None:
+    """``--keep-env`` into ``FUZZHARNESS_KEEP_ENV``, for every process this one starts
+    (:func:`_say_environment` says what workers do not inherit)."""
+    from fuzzharness.execution.environment import KEEP_ENV
+
+    keep = getattr(args, "keep_env", None)
+    if keep is not None:
+        names = [n.strip() for n in keep.split(",") if n.strip()]
+        if not all(n.replace("_", "").isalnum() for n in names):
+            raise InvalidArgument(f"--keep-env takes variable names separated by commas, got {keep!r}")
+        os.environ[KEEP_ENV] = ",".join(names)
+
+
+def _say_environment() -> None:
+    """Once, when a hunting command has checked its arguments and starts its workers:
+    what they will not inherit from this shell (fuzzharness.execution.environment)."""
+    from fuzzharness.execution.environment import decide, describe_overrides
+
+    line = describe_overrides(decide("hunt"))
+    if line:
+        print(f"fuzzharness: {line}", file=sys.stderr)
+
+
+def _apply_registry(args: argparse.Namespace) -> None:
+    """Make ``--registry`` (else ``$FUZZHARNESS_REGISTRY``) the user registry of this
+    command and of every process it starts (the variable, absolute), checked first."""
+    from fuzzharness.contract.registry import REGISTRY_ENV, use_registry
+
+    given = getattr(args, "registry", None)
+    if given is None and os.environ.get(REGISTRY_ENV, "").strip():
+        given = Path(os.environ[REGISTRY_ENV].strip())
+    if given is not None:
+        use_registry(given)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _apply_registry(args)
+        _apply_keep_env(args)
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"fuzzharness: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fuzzharness: interrupted", file=sys.stderr)
-        return EXIT_INTERNAL
+        return EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 - the last line of defence: say it is our bug
         traceback.print_exc()
         print("fuzzharness: internal error (a bug in fuzzharness; please report it)", file=sys.stderr)

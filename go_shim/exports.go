@@ -5,8 +5,10 @@ package main
 // header, so the C compiler checks the prototypes cgo generates for these
 // exports against the contract. This is the only file of the release build
 // with cgo or unsafe code. Each export is a thin adapter: it converts its
-// arguments, calls the Library, records the message of a failure for the
-// calling thread, and, deferred first, turns any panic into FH_PANIC.
+// arguments and calls the Library inside the Go adapter kit's panic boundary
+// (fhadapter.Boundary), which records the message of a failure for the
+// calling thread (the kit's C thread-local last error) and turns any panic
+// into FH_PANIC.
 //
 // ABI 1.1 cross-runtime pairs: once fh_attach_backend has made this library
 // the foreign front of an owner, the exports route to the Front of package
@@ -20,17 +22,7 @@ package main
 /*
 #cgo CFLAGS: -I${SRCDIR}/../targets/include
 #include <stdlib.h>
-#include <time.h>
 #include "fuzzharness.h"
-#include "lasterror.h"
-
-// CLOCK_MONOTONIC in nanoseconds, the clock of fh_clock_ns and of the
-// reclamation events (the same one the harness and the Rust shim read).
-static inline uint64_t shim_clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 // The Go collector registered with the owner (defined in Go, below).
 void gofront_collect(void);
@@ -53,7 +45,6 @@ static inline fh_status tramp_set_collector(fh_set_collector_fn f) { return f(go
 import "C"
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -62,55 +53,17 @@ import (
 
 	"fuzzharness/go_shim/internal/front"
 	"fuzzharness/go_shim/internal/table"
+	fhadapter "fuzzharness/kits/go"
 )
 
-// The table package mirrors the contract's numbers and struct layouts in
-// plain Go, and the exports below pass C structs to it in place. Each line
-// fails to compile unless its two sides are equal: a constant index other
-// than 0 is out of range for a one-element array.
+// The contract's numbers and the layouts of fh_config, fh_stats and
+// fh_resource_info come from the kit (generated from the header, and checked
+// against it at compile time there); the table's own Handle and
+// ReclaimEvent are checked here. Each line fails to compile unless its two
+// sides are equal: a constant index other than 0 is out of range for a
+// one-element array.
 var (
-	_ = [1]struct{}{}[C.FH_OK-table.OK]
-	_ = [1]struct{}{}[C.FH_INVALID_HANDLE-table.InvalidHandle]
-	_ = [1]struct{}{}[C.FH_STALE_HANDLE-table.StaleHandle]
-	_ = [1]struct{}{}[C.FH_BOUNDS-table.Bounds]
-	_ = [1]struct{}{}[C.FH_READ_ONLY-table.ReadOnly]
-	_ = [1]struct{}{}[C.FH_EXHAUSTED-table.Exhausted]
-	_ = [1]struct{}{}[C.FH_NULL_ARGUMENT-table.NullArgument]
-	_ = [1]struct{}{}[C.FH_NOT_INITIALIZED-table.NotInitialized]
-	_ = [1]struct{}{}[C.FH_OVERFLOW-table.Overflow]
-	_ = [1]struct{}{}[C.FH_PANIC-table.Panic]
-	_ = [1]struct{}{}[C.FH_ALREADY_INITIALIZED-table.AlreadyInitialized]
-	_ = [1]struct{}{}[C.FH_UNSUPPORTED-table.Unsupported]
-	_ = [1]struct{}{}[C.FH_INVALID_ARGUMENT-table.InvalidArgument]
-	_ = [1]struct{}{}[C.FH_TIMED_OUT-table.TimedOut]
-	_ = [1]struct{}{}[C.FH_NOT_HELD-table.NotHeld]
-
-	_ = [1]struct{}{}[C.FH_RECLAIM_IMMEDIATE-table.Immediate]
-	_ = [1]struct{}{}[C.FH_RECLAIM_EPOCH-table.Epoch]
-	_ = [1]struct{}{}[C.FH_RECLAIM_GO_CLEANUP-table.GoCleanup]
-	_ = [1]struct{}{}[C.FH_RECLAIM_GUARDED-table.Guarded]
-	_ = [1]struct{}{}[C.FH_FLAG_RECLAIM_EVENTS-table.FlagReclaimEvents]
-	_ = [1]struct{}{}[C.FH_ABI_MAJOR-table.ABIMajor]
-	_ = [1]struct{}{}[C.FH_ABI_MINOR-table.ABIMinor]
-
 	_ = [1]struct{}{}[unsafe.Sizeof(C.fh_handle(0))-unsafe.Sizeof(table.Handle(0))]
-	_ = [1]struct{}{}[unsafe.Sizeof(C.fh_config{})-unsafe.Sizeof(table.Config{})]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_config{}.capacity)-unsafe.Offsetof(table.Config{}.Capacity)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_config{}.strategy)-unsafe.Offsetof(table.Config{}.Strategy)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_config{}.max_resource_bytes)-unsafe.Offsetof(table.Config{}.MaxResourceBytes)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_config{}.max_total_bytes)-unsafe.Offsetof(table.Config{}.MaxTotalBytes)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_config{}.flags)-unsafe.Offsetof(table.Config{}.Flags)]
-	_ = [1]struct{}{}[unsafe.Sizeof(C.fh_stats{})-unsafe.Sizeof(table.Stats{})]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.live_resources)-unsafe.Offsetof(table.Stats{}.LiveResources)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.live_bytes)-unsafe.Offsetof(table.Stats{}.LiveBytes)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.created)-unsafe.Offsetof(table.Stats{}.Created)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.reclaimed)-unsafe.Offsetof(table.Stats{}.Reclaimed)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.pending_resources)-unsafe.Offsetof(table.Stats{}.PendingResources)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_stats{}.pending_bytes)-unsafe.Offsetof(table.Stats{}.PendingBytes)]
-	_ = [1]struct{}{}[unsafe.Sizeof(C.fh_resource_info{})-unsafe.Sizeof(table.ResourceInfo{})]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_resource_info{}.size)-unsafe.Offsetof(table.ResourceInfo{}.Size)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_resource_info{}.refs)-unsafe.Offsetof(table.ResourceInfo{}.Refs)]
-	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_resource_info{}.read_only)-unsafe.Offsetof(table.ResourceInfo{}.ReadOnly)]
 	_ = [1]struct{}{}[unsafe.Sizeof(C.fh_reclaim_event{})-unsafe.Sizeof(table.ReclaimEvent{})]
 	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_reclaim_event{}.handle)-unsafe.Offsetof(table.ReclaimEvent{}.Handle)]
 	_ = [1]struct{}{}[unsafe.Offsetof(C.fh_reclaim_event{}.bytes)-unsafe.Offsetof(table.ReclaimEvent{}.Bytes)]
@@ -124,7 +77,7 @@ var (
 
 // lib is the process-wide state of the standalone target; resource memory
 // comes from the C heap.
-var lib = table.NewLibrary(cHeap{}, cClock)
+var lib = table.NewLibrary(cHeap{}, fhadapter.ClockNs)
 
 // attached is the foreign front, once fh_attach_backend succeeded (then lib
 // is never used again); attachMu serializes fh_attach_backend.
@@ -157,9 +110,6 @@ func impl() contract {
 	}
 	return lib
 }
-
-// cClock reads CLOCK_MONOTONIC in nanoseconds.
-func cClock() uint64 { return uint64(C.shim_clock_ns()) }
 
 // cHeap allocates resource memory with calloc and frees it with free, so
 // sanitizers and leak checkers see it. The table never asks for 0 bytes.
@@ -209,158 +159,124 @@ func (b cEvents) Events(n int) []table.ReclaimEvent {
 	return unsafe.Slice((*table.ReclaimEvent)(unsafe.Pointer(b.p)), n)
 }
 
-// setLastError makes msg the calling thread's last error message, cut to
-// what the C buffer holds. (In the mutants build, MutantSharedLastError
-// keeps it process-wide instead: see exports_mutants.go.)
-func setLastError(msg string) {
-	if setSharedLastError(msg) {
-		return
+// boundary runs an export's body inside the kit's panic boundary and
+// returns its status as C's. (In the mutants build, MutantSharedLastError
+// then also makes a failure's message the process-wide one: see
+// exports_mutants.go.)
+func boundary(fn string, body func() error) C.fh_status {
+	st := fhadapter.Boundary(fn, body)
+	if st != table.OK {
+		shareLastError()
 	}
-	storeLastError(msg)
-}
-
-// storeLastError writes msg into the calling thread's message buffer.
-func storeLastError(msg string) {
-	buf := unsafe.Slice((*byte)(unsafe.Pointer(C.shim_error_buffer())), C.SHIM_ERROR_CAP)
-	n := copy(buf[:C.SHIM_ERROR_CAP-1], msg)
-	C.shim_error_set_length(C.size_t(n))
-}
-
-// result returns the status for err, recording the message of a failure as
-// "fn: why" for the calling thread.
-func result(fn string, err error) C.fh_status {
-	if err != nil {
-		setLastError(fn + ": " + err.Error())
-	}
-	return C.fh_status(table.StatusOf(err))
-}
-
-// recoverPanic, deferred first by every export, turns a panic into FH_PANIC
-// so no panic ever unwinds into C.
-func recoverPanic(fn string, status *C.fh_status) {
-	if v := recover(); v != nil {
-		setLastError(fmt.Sprintf("%s: panic: %v", fn, v))
-		*status = C.FH_PANIC
-	}
+	return C.fh_status(st)
 }
 
 //export fh_abi_version
-func fh_abi_version(major *C.uint32_t, minor *C.uint32_t) (status C.fh_status) {
-	defer recoverPanic("fh_abi_version", &status)
-	return result("fh_abi_version", table.ABIVersion((*uint32)(major), (*uint32)(minor)))
+func fh_abi_version(major *C.uint32_t, minor *C.uint32_t) C.fh_status {
+	return boundary("fh_abi_version", func() error { return table.ABIVersion((*uint32)(major), (*uint32)(minor)) })
 }
 
 //export fh_init
-func fh_init(config *C.fh_config) (status C.fh_status) {
-	defer recoverPanic("fh_init", &status)
-	return result("fh_init", impl().Init((*table.Config)(unsafe.Pointer(config))))
+func fh_init(config *C.fh_config) C.fh_status {
+	return boundary("fh_init", func() error { return impl().Init((*table.Config)(unsafe.Pointer(config))) })
 }
 
 //export fh_shutdown
-func fh_shutdown(report *C.fh_stats) (status C.fh_status) {
-	defer recoverPanic("fh_shutdown", &status)
-	return result("fh_shutdown", impl().Shutdown((*table.Stats)(unsafe.Pointer(report))))
+func fh_shutdown(report *C.fh_stats) C.fh_status {
+	return boundary("fh_shutdown", func() error { return impl().Shutdown((*table.Stats)(unsafe.Pointer(report))) })
 }
 
 //export fh_create
-func fh_create(size C.uint64_t, out *C.fh_handle) (status C.fh_status) {
-	defer recoverPanic("fh_create", &status)
-	return result("fh_create", impl().Create(uint64(size), (*table.Handle)(unsafe.Pointer(out))))
+func fh_create(size C.uint64_t, out *C.fh_handle) C.fh_status {
+	return boundary("fh_create", func() error {
+		return impl().Create(uint64(size), (*table.Handle)(unsafe.Pointer(out)))
+	})
 }
 
 //export fh_acquire
-func fh_acquire(handle C.fh_handle) (status C.fh_status) {
-	defer recoverPanic("fh_acquire", &status)
-	return result("fh_acquire", impl().Acquire(table.Handle(handle)))
+func fh_acquire(handle C.fh_handle) C.fh_status {
+	return boundary("fh_acquire", func() error { return impl().Acquire(table.Handle(handle)) })
 }
 
 //export fh_release
-func fh_release(handle C.fh_handle) (status C.fh_status) {
-	defer recoverPanic("fh_release", &status)
-	return result("fh_release", impl().Release(table.Handle(handle)))
+func fh_release(handle C.fh_handle) C.fh_status {
+	return boundary("fh_release", func() error { return impl().Release(table.Handle(handle)) })
 }
 
 //export fh_write
-func fh_write(handle C.fh_handle, offset C.uint64_t, data *C.uint8_t, len C.size_t) (status C.fh_status) {
-	defer recoverPanic("fh_write", &status)
-	return result("fh_write", impl().Write(table.Handle(handle), uint64(offset), cBuffer{data, len}))
+func fh_write(handle C.fh_handle, offset C.uint64_t, data *C.uint8_t, len C.size_t) C.fh_status {
+	return boundary("fh_write", func() error {
+		return impl().Write(table.Handle(handle), uint64(offset), cBuffer{data, len})
+	})
 }
 
 //export fh_read
-func fh_read(handle C.fh_handle, offset C.uint64_t, buf *C.uint8_t, len C.size_t) (status C.fh_status) {
-	defer recoverPanic("fh_read", &status)
-	return result("fh_read", impl().Read(table.Handle(handle), uint64(offset), cBuffer{buf, len}))
+func fh_read(handle C.fh_handle, offset C.uint64_t, buf *C.uint8_t, len C.size_t) C.fh_status {
+	return boundary("fh_read", func() error {
+		return impl().Read(table.Handle(handle), uint64(offset), cBuffer{buf, len})
+	})
 }
 
 //export fh_snapshot
-func fh_snapshot(handle C.fh_handle, out *C.fh_handle) (status C.fh_status) {
-	defer recoverPanic("fh_snapshot", &status)
-	return result("fh_snapshot", impl().Snapshot(table.Handle(handle), (*table.Handle)(unsafe.Pointer(out))))
+func fh_snapshot(handle C.fh_handle, out *C.fh_handle) C.fh_status {
+	return boundary("fh_snapshot", func() error {
+		return impl().Snapshot(table.Handle(handle), (*table.Handle)(unsafe.Pointer(out)))
+	})
 }
 
 //export fh_info
-func fh_info(handle C.fh_handle, out *C.fh_resource_info) (status C.fh_status) {
-	defer recoverPanic("fh_info", &status)
-	return result("fh_info", impl().Info(table.Handle(handle), (*table.ResourceInfo)(unsafe.Pointer(out))))
+func fh_info(handle C.fh_handle, out *C.fh_resource_info) C.fh_status {
+	return boundary("fh_info", func() error {
+		return impl().Info(table.Handle(handle), (*table.ResourceInfo)(unsafe.Pointer(out)))
+	})
 }
 
 //export fh_get_stats
-func fh_get_stats(out *C.fh_stats) (status C.fh_status) {
-	defer recoverPanic("fh_get_stats", &status)
-	return result("fh_get_stats", impl().Stats((*table.Stats)(unsafe.Pointer(out))))
+func fh_get_stats(out *C.fh_stats) C.fh_status {
+	return boundary("fh_get_stats", func() error { return impl().Stats((*table.Stats)(unsafe.Pointer(out))) })
 }
 
 //export fh_quiesce
-func fh_quiesce() (status C.fh_status) {
-	defer recoverPanic("fh_quiesce", &status)
-	return result("fh_quiesce", impl().Quiesce())
+func fh_quiesce() C.fh_status {
+	return boundary("fh_quiesce", func() error { return impl().Quiesce() })
 }
 
 //export fh_last_error
-func fh_last_error(buf *C.char, cap C.size_t, out_len *C.size_t) (status C.fh_status) {
-	defer recoverPanic("fh_last_error", &status)
-	switch {
-	case out_len == nil:
-		setLastError("fh_last_error: out_len is NULL")
-		return C.FH_NULL_ARGUMENT
-	case buf == nil && cap != 0:
-		setLastError(fmt.Sprintf("fh_last_error: buf is NULL but cap is %d", cap))
-		return C.FH_NULL_ARGUMENT
-	}
-	if msg, ok := sharedLastError(); ok {
-		storeLastError(msg)
-	}
-	*out_len = C.shim_error_copy(buf, cap)
-	return C.FH_OK
+func fh_last_error(buf *C.char, cap C.size_t, out_len *C.size_t) C.fh_status {
+	return boundary("fh_last_error", func() error {
+		if msg, ok := sharedLastError(); ok {
+			fhadapter.SetLastError(msg)
+		}
+		return fhadapter.CopyLastError((*byte)(unsafe.Pointer(buf)), uintptr(cap), (*uintptr)(unsafe.Pointer(out_len)))
+	})
 }
 
 //export fh_drain_reclaim_events
-func fh_drain_reclaim_events(buf *C.fh_reclaim_event, cap C.size_t, out_n *C.size_t, dropped *C.uint64_t) (status C.fh_status) {
-	defer recoverPanic("fh_drain_reclaim_events", &status)
-	return result("fh_drain_reclaim_events",
-		impl().DrainReclaimEvents(cEvents{buf, cap}, (*uint64)(unsafe.Pointer(out_n)), (*uint64)(unsafe.Pointer(dropped))))
+func fh_drain_reclaim_events(buf *C.fh_reclaim_event, cap C.size_t, out_n *C.size_t, dropped *C.uint64_t) C.fh_status {
+	return boundary("fh_drain_reclaim_events", func() error {
+		return impl().DrainReclaimEvents(cEvents{buf, cap}, (*uint64)(unsafe.Pointer(out_n)), (*uint64)(unsafe.Pointer(dropped)))
+	})
 }
 
 //export fh_clock_ns
-func fh_clock_ns(out *C.uint64_t) (status C.fh_status) {
-	defer recoverPanic("fh_clock_ns", &status)
-	return result("fh_clock_ns", lib.ClockNs((*uint64)(unsafe.Pointer(out))))
+func fh_clock_ns(out *C.uint64_t) C.fh_status {
+	return boundary("fh_clock_ns", func() error { return lib.ClockNs((*uint64)(unsafe.Pointer(out))) })
 }
 
 //export fh_backend_table
-func fh_backend_table(out *C.fh_backend) (status C.fh_status) {
-	defer recoverPanic("fh_backend_table", &status)
-	if out == nil {
-		return result("fh_backend_table", table.Fail(table.NullArgument, "out is NULL"))
-	}
-	return result("fh_backend_table", table.Fail(table.Unsupported, "the Go target is no cross-runtime owner: "+
-		"take the owner's table (the Rust shim's fh_backend_table) and give it to this library's fh_attach_backend"))
+func fh_backend_table(out *C.fh_backend) C.fh_status {
+	return boundary("fh_backend_table", func() error {
+		if out == nil {
+			return table.Fail(table.NullArgument, "out is NULL")
+		}
+		return table.Fail(table.Unsupported, "the Go target is no cross-runtime owner: "+
+			"take the owner's table (the Rust shim's fh_backend_table) and give it to this library's fh_attach_backend")
+	})
 }
 
 //export fh_attach_backend
-func fh_attach_backend(backend *C.fh_backend) (status C.fh_status) {
-	defer recoverPanic("fh_attach_backend", &status)
-	return result("fh_attach_backend", attach(backend))
+func fh_attach_backend(backend *C.fh_backend) C.fh_status {
+	return boundary("fh_attach_backend", func() error { return attach(backend) })
 }
 
 // attach makes this library the foreign front of the owner behind *backend
@@ -481,7 +397,7 @@ func (b *cBackend) Quiesce() table.Status { return ownerStatus(C.tramp_void(b.t.
 // goroutine is the cgo callback of an export, locked to the caller's C
 // thread, so this is the thread whose call just failed.
 func (b *cBackend) LastError() string {
-	var buf [C.SHIM_ERROR_CAP]byte
+	var buf [fhadapter.LastErrorCap]byte
 	var n C.size_t
 	if C.tramp_last_error(b.t.last_error, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &n) != C.FH_OK {
 		return ""

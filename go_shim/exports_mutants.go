@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"fuzzharness/go_shim/internal/table"
+	fhadapter "fuzzharness/kits/go"
 )
 
 // Each line fails to compile unless the table's mutant number equals the
@@ -60,9 +61,8 @@ func init() {
 }
 
 //export fh_test_set_mutant
-func fh_test_set_mutant(mutant C.uint32_t) (status C.fh_status) {
-	defer recoverPanic("fh_test_set_mutant", &status)
-	return result("fh_test_set_mutant", table.SetMutant(uint32(mutant)))
+func fh_test_set_mutant(mutant C.uint32_t) C.fh_status {
+	return boundary("fh_test_set_mutant", func() error { return table.SetMutant(uint32(mutant)) })
 }
 
 // widenPastEnd (FH_MUTANT_BOUNDS_OFF_BY_ONE) returns mem, a resource's C
@@ -107,8 +107,15 @@ func (c *rawCache) load(h table.Handle) ([]byte, bool) {
 	return unsafe.Slice((*byte)(e.p), e.n), true
 }
 
-// setSharedLastError and sharedLastError: FH_MUTANT_SHARED_LAST_ERROR keeps
-// the last error message process-wide (in the table package); fh_last_error
-// then copies that one, whichever thread set it.
-func setSharedLastError(msg string) bool { return table.SetSharedLastError(msg) }
-func sharedLastError() (string, bool)    { return table.SharedLastError() }
+// shareLastError and sharedLastError: FH_MUTANT_SHARED_LAST_ERROR keeps
+// the last error message process-wide (in the table package): every failed
+// export makes its message (the calling thread's, just recorded by the kit's
+// boundary) the shared one, and fh_last_error copies the shared one,
+// whichever thread set it.
+func shareLastError() {
+	if table.Active(table.MutantSharedLastError) {
+		table.SetSharedLastError(fhadapter.LastErrorMessage())
+	}
+}
+
+func sharedLastError() (string, bool) { return table.SharedLastError() }

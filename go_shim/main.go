@@ -5,13 +5,16 @@
 //
 // The logic lives in internal/table (the standalone target) and
 // internal/front (ABI 1.1: the foreign front of a cross-runtime pair, after
-// fh_attach_backend), in safe Go. This package is the
-// boundary: exports.go is the only file with cgo and unsafe code (plus
-// exports_mutants.go and crash_mutants.c of the mutants build, whose
-// counterpart exports_nomutants.go is plain Go); lasterror.c keeps each C
-// thread's last error message in C thread-local storage. No Go pointer ever
-// reaches C: handles are integers, resource memory is on the C heap (or the
-// owner's), and Go's bookkeeping of a pair stays in Go maps.
+// fh_attach_backend), in safe Go. This package is the boundary: exports.go
+// is the only file with cgo and unsafe code (plus exports_mutants.go and
+// crash_mutants.c of the mutants build, whose counterpart
+// exports_nomutants.go is plain Go). The contract's constants and
+// C-compatible types, the panic boundary of every export and the per-thread
+// last error message (in C thread-local storage) are those of the Go adapter
+// kit (kits/go, package fhadapter), which adapters of other libraries use
+// too. No Go pointer ever reaches C: handles are integers, resource memory
+// is on the C heap (or the owner's), and Go's bookkeeping of a pair stays in
+// Go maps.
 package main
 
 // main is required by -buildmode=c-shared and never runs.

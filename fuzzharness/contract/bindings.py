@@ -495,7 +495,7 @@ RUNNER_MSG_CAP = 256
 
 #: Op codes of the runner (enum fhr_code), in program.py's opcode order.
 RUNNER_CODES = ("create", "acquire", "release", "write", "read", "snapshot", "info", "stats", "quiesce")
-H_NONE, H_RAW, H_SHARED, H_LOCAL = 0, 1, 2, 3
+H_NONE, H_RAW, H_SHARED, H_LOCAL, H_SHARED_ADD, H_LOCAL_ADD = 0, 1, 2, 3, 4, 5
 #: The progress value meaning "no step in flight".
 NO_STEP = (1 << 64) - 1
 P_NONE, P_YIELD, P_SPIN = 0, 1, 2
@@ -509,7 +509,8 @@ _CONTRACT_FUNCTIONS = ("create", "acquire", "release", "write", "read", "snapsho
 class NativeOp(_NamedTuple):
     """One op for the runner. ``hkind``: H_NONE, H_RAW (``value`` is the handle),
     H_SHARED / H_LOCAL (``index`` into the shared pool / this thread's produced
-    handles, XORed with ``value``). ``arg``: create size or write/read offset;
+    handles, XORed with ``value``), H_SHARED_ADD / H_LOCAL_ADD (the same plus ``value``,
+    modulo 2^64: a nudged handle ``hK+delta``). ``arg``: create size or write/read offset;
     ``length``: read length; ``data``: write bytes. ``perturb``/``spin``: schedule
     perturbation before the call. ``via``: the runner table (0 the default runtime,
     1 the alternate: a pair's owner; ignored by a single-runtime runner)."""

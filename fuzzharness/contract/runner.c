@@ -178,6 +178,8 @@ static uint64_t fhr_resolve(const fhr_op *op, const uint64_t *shared, uint32_t n
     case FHR_H_RAW: return op->value;
     case FHR_H_SHARED: return (op->index < n_shared ? shared[op->index] : 0) ^ op->value;
     case FHR_H_LOCAL: return (op->index < n_local ? local[op->index] : 0) ^ op->value;
+    case FHR_H_SHARED_ADD: return (op->index < n_shared ? shared[op->index] : 0) + op->value;
+    case FHR_H_LOCAL_ADD: return (op->index < n_local ? local[op->index] : 0) + op->value;
     default: return 0;
     }
 }

@@ -6,7 +6,9 @@ enum fhr_code {
     FHR_CREATE = 0, FHR_ACQUIRE = 1, FHR_RELEASE = 2, FHR_WRITE = 3, FHR_READ = 4,
     FHR_SNAPSHOT = 5, FHR_INFO = 6, FHR_STATS = 7, FHR_QUIESCE = 8
 };
-enum fhr_hkind { FHR_H_NONE = 0, FHR_H_RAW = 1, FHR_H_SHARED = 2, FHR_H_LOCAL = 3 };
+/* SHARED / LOCAL: the indexed handle XOR value; SHARED_ADD / LOCAL_ADD: plus value (mod 2^64). */
+enum fhr_hkind { FHR_H_NONE = 0, FHR_H_RAW = 1, FHR_H_SHARED = 2, FHR_H_LOCAL = 3, FHR_H_SHARED_ADD = 4,
+                 FHR_H_LOCAL_ADD = 5 };
 enum fhr_perturb { FHR_P_NONE = 0, FHR_P_YIELD = 1, FHR_P_SPIN = 2 };
 
 /* Addresses of the contract functions of the loaded target. `alt`: 0, or the address
@@ -25,7 +27,7 @@ typedef struct fhr_op {
     uint32_t index;    /* shared / local handle index */
     uint32_t spin;     /* FHR_P_SPIN iterations */
     uint32_t len;      /* write / read length */
-    uint64_t value;    /* FHR_H_RAW: the handle; otherwise XORed into the resolved handle */
+    uint64_t value;    /* FHR_H_RAW: the handle; *_ADD: added to the indexed handle; otherwise XORed into it */
     uint64_t arg;      /* create: size; write / read: offset */
     uint64_t data;     /* write: offset in the data blob; read: offset in the thread's out blob */
 } fhr_op;

@@ -57,6 +57,8 @@ _STDERR_TAIL_BYTES = 65536
 _START_TIMEOUT = 30.0
 #: The progress value meaning "no step in flight" (fuzzharness.contract.bindings.NO_STEP).
 NO_STEP = (1 << 64) - 1
+#: Extra time allowed per contract call of a long program (Go under load: ~20 us a call, checked).
+SECONDS_PER_CALL = 50e-6
 #: How much of a panicking program's stderr is kept (the message and a backtrace).
 PANIC_OUTPUT_BYTES = 8192
 PANIC = Status.PANIC
@@ -226,7 +228,7 @@ class TargetWorker:
             self.send((kind, pending, stream_ops))
             steps_done: int | None = 0 if stream_ops else None
             while pending:
-                message = self._recv(self.timeout)
+                message = self._recv(self._timeout_for(pending[0][1]))
                 if message is None or message[0] in ("internal-error",):
                     if message is not None:
                         self.stop()
@@ -265,6 +267,13 @@ class TargetWorker:
                 else:
                     self._stderr.seek(0)
                     self._stderr.truncate()
+
+    def _timeout_for(self, program: Any) -> float:
+        """The time a program may take before it is a hang: the per-program timeout, plus
+        :data:`SECONDS_PER_CALL` for each contract call of a long program (a repeat of
+        70,000 iterations, a table of 2^17 filled), so a long lifetime is not a false hang."""
+        calls = getattr(program, "calls", 0)
+        return self.timeout + (calls * SECONDS_PER_CALL if isinstance(calls, int) and calls > 1000 else 0.0)
 
     def _with_panic_output(self, trace: Any) -> Any:
         """A trace in which a call panicked, with what the worker wrote to stderr since

@@ -9,10 +9,14 @@ The search, repeated until nothing changes or the time is up:
 1. **delete ops** -- delta debugging (Zeller's ddmin, complement tests): remove
    chunks of ops at growing granularity down to single ops. Deleting a
    create/snapshot also deletes the ops that name its handle (a handle slot
-   ``hK`` is static, so later slots are renumbered);
+   ``hK`` is static, so later slots are renumbered). A ``repeat`` block is one op
+   here (deleting it deletes its whole body); a ``restart`` is an ordinary op;
 2. **simplify arguments** -- smaller create sizes, shorter writes, zero
-   offsets, shorter reads, a near-miss ``hK^mask`` replaced by ``hK``, and a
-   smaller, immediate, default-limits config.
+   offsets, shorter reads, a near-miss ``hK^mask`` or ``hK+delta`` replaced by
+   ``hK``, and a smaller, immediate, default-limits config; a repeat with fewer
+   iterations (one, half, seven eighths), without one of its body ops (the ops
+   naming that op's handle go with it), with simpler body ops, and a repeat of one
+   iteration replaced by its body.
 
 Candidates of one step are run as one batch on persistent workers (one per
 target, as in ``fuzz``); the first candidate of the batch that keeps the
@@ -42,7 +46,7 @@ from typing import Any, Callable, Iterator
 
 from fuzzharness.findings.durable import write_atomic
 from fuzzharness.findings.store import Finding
-from fuzzharness.programs.sequential import Config, Create, Program, Read, Ref, Tweak, Write, to_text
+from fuzzharness.programs.sequential import Config, Create, Nudge, Program, Read, Ref, Repeat, Tweak, Write, to_text
 
 __all__ = ["MinResult", "minimize", "minimize_saved", "remove_ops", "MIN_PROGRAM_FILE", "MIN_INFO_FILE"]
 
@@ -66,22 +70,25 @@ class MinResult:
 
 
 def _drop_ops(
-    ops: tuple, dropped: set[int], pool: dict[int, int | None] | None = None
+    ops: tuple, dropped: set, pool: dict[int, int | None] | None = None
 ) -> tuple[list, dict[int, int | None]]:
     """``ops`` without the positions ``dropped`` and without every op naming a handle a
     dropped op produced; the kept ops' handle operands are renumbered. Returns the kept ops
     and the renumbering of the handles these ops produce (old index -> new, None: dropped).
 
-    ``pool``: for a thread of a concurrent program, the renumbering of the setup's handles,
-    which its ``hK`` operands name (its own ``lK`` go through its own renumbering)."""
+    ``dropped`` holds positions ``i`` (a repeat at ``i``: the whole block) and pairs
+    ``(i, j)``: op ``j`` of the body of the repeat at ``i``. A repeat whose body loses
+    every op is dropped. ``pool``: for a thread of a concurrent program, the renumbering
+    of the setup's handles, which its ``hK`` operands name (its own ``lK`` go through its
+    own renumbering)."""
     mapping: dict[int, int | None] = {}
     old = new = 0
-    kept = []
-    for i, op in enumerate(ops):
+
+    def keep(op: Any, dead: bool) -> Any | None:
+        nonlocal old, new
         handle = getattr(op, "handle", None)
-        dead = i in dropped
-        if not dead and hasattr(handle, "index"):  # Ref, Tweak or (concurrent) Local
-            table = pool if pool is not None and isinstance(handle, (Ref, Tweak)) else mapping
+        if not dead and hasattr(handle, "index"):  # Ref, Tweak, Nudge or (concurrent) Local
+            table = pool if pool is not None and isinstance(handle, (Ref, Tweak, Nudge)) else mapping
             index = table.get(handle.index)
             if index is None:
                 dead = True
@@ -91,14 +98,24 @@ def _drop_ops(
             mapping[old] = None if dead else new
             old += 1
             new += 0 if dead else 1
-        if not dead:
+        return None if dead else op
+
+    kept = []
+    for i, op in enumerate(ops):
+        if isinstance(op, Repeat):
+            body = [b for j, body_op in enumerate(op.body)
+                    if (b := keep(body_op, i in dropped or (i, j) in dropped)) is not None]  # fmt: skip
+            if body:
+                kept.append(Repeat(op.count, tuple(body)))
+        elif (op := keep(op, i in dropped)) is not None:
             kept.append(op)
     return kept, mapping
 
 
-def remove_ops(program: Program, drop: set[int]) -> Program:
-    """``program`` without the ops at positions ``drop`` and without every op that
-    names a handle they produced; handle slots are renumbered."""
+def remove_ops(program: Program, drop: set) -> Program:
+    """``program`` without the ops at positions ``drop`` (a repeat: the whole block;
+    a pair ``(i, j)``: op ``j`` of the body of the repeat at ``i``) and without every op
+    that names a handle they produced; handle slots are renumbered."""
     return Program(program.config, tuple(_drop_ops(program.ops, drop)[0]))
 
 
@@ -115,12 +132,12 @@ def _ddmin_candidates(program: Program, n: int) -> list[Program]:
 
 def _simpler_ops(op: Any) -> Iterator[Any]:
     handle = getattr(op, "handle", None)
-    if isinstance(handle, Tweak):
+    if isinstance(handle, (Tweak, Nudge)):
         yield dataclasses.replace(op, handle=Ref(handle.index))
     if isinstance(op, Create):
         for size in (0, 1, op.size // 2):
             if size < op.size:
-                yield Create(size)
+                yield dataclasses.replace(op, size=size)
     elif isinstance(op, Write):
         if op.offset:
             yield dataclasses.replace(op, offset=0)
@@ -149,14 +166,38 @@ def _simpler_configs(config: Config) -> Iterator[Config]:
                                   max_total_bytes=default.max_total_bytes)  # fmt: skip
 
 
+def _simpler_repeats(program: Program, i: int, op: Repeat) -> Iterator[Callable[[], Program]]:
+    """Simpler forms of the repeat at position ``i`` (each built when called, since one
+    may be invalid): fewer iterations, its body inline (one iteration), a body op less,
+    a simpler body op."""
+    head, tail, config = program.ops[:i], program.ops[i + 1 :], program.config
+    for count in sorted({1, op.count // 2, op.count - op.count // 8}):
+        if 1 <= count < op.count:
+            yield lambda count=count: Program(config, head + (Repeat(count, op.body),) + tail)
+    if op.count == 1:
+        yield lambda: Program(config, head + op.body + tail)  # the same handle numbering
+    if len(op.body) > 1:
+        for j in range(len(op.body)):
+            yield lambda j=j: remove_ops(program, {(i, j)})
+    for j, body_op in enumerate(op.body):
+        for simpler in _simpler_ops(body_op):
+            body = op.body[:j] + (simpler,) + op.body[j + 1 :]
+            yield lambda body=body: Program(config, head + (Repeat(op.count, body),) + tail)
+
+
 def _simplifications(program: Program) -> list[Program]:
     out = []
     for config in _simpler_configs(program.config):
         out.append(Program(config, program.ops))
     for i, op in enumerate(program.ops):
-        for simpler in _simpler_ops(op):
+        if isinstance(op, Repeat):
+            builders: Iterator[Callable[[], Program]] = _simpler_repeats(program, i, op)
+        else:
+            builders = (lambda s=s, i=i: Program(program.config, program.ops[:i] + (s,) + program.ops[i + 1 :])
+                        for s in _simpler_ops(op))  # fmt: skip
+        for build in builders:
             try:
-                out.append(Program(program.config, program.ops[:i] + (simpler,) + program.ops[i + 1 :]))
+                out.append(build())
             except ValueError:
                 continue
     return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fuzzharness.contract.header import Status
-from fuzzharness.contract.registry import load_registry, select_targets
+from fuzzharness.contract.registry import load_registry, select_targets, use_registry, user_registry
 from fuzzharness.errors import CorruptInput
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, Failure, TargetWorker
 from fuzzharness.findings.store import FINDING_FILE, Finding, environment_of, load, read_text
@@ -114,10 +114,11 @@ def reproduce(
         finding = loaded if isinstance(loaded, Finding) else None
         hits, trace, found = reproduce_concurrent(finding, program, names, run_variant, mutant, times, timeout)
         return ReproResult(str(path), expected, times, hits, trace, found, {})
-    specs = select_targets(names)
     recorded = loaded.environment if isinstance(loaded, Finding) else {}
+    notes = _adopt_registry(recorded)
+    specs = select_targets(names)
     env = {k: v for k, v in recorded.get("variables", {}).items() if k not in _REPLAY_OWN}
-    notes = environment_differences(recorded, specs, run_variant)
+    notes += environment_differences(recorded, specs, run_variant)
     reproduced = 0
     trace = ""
     found: list[Finding] = []
@@ -134,6 +135,18 @@ def reproduce(
     if notes:
         trace = "".join(f"   environment: {note}\n" for note in notes) + trace
     return ReproResult(str(path), expected, times, reproduced, trace, found, failures)
+
+
+def _adopt_registry(recorded: dict) -> list[str]:
+    """Use the registry a finding was found with when none is given (a target of the
+    user's own is unknown without it); a note says so."""
+    path = recorded.get("registry")
+    if not isinstance(path, str) or not path or user_registry() is not None:
+        return []
+    if not Path(path).is_file():
+        return [f"found with the registry {path}, which is not on this machine: give --registry FILE"]
+    use_registry(path)
+    return [f"using the registry the finding was found with: {path}"]
 
 
 def environment_differences(recorded: dict, specs: list, variant: str) -> list[str]:

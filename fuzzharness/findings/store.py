@@ -156,7 +156,13 @@ def environment_of(targets: list[str], variant: str) -> dict[str, Any]:
                 libraries[name if role == "single" else f"{name}:{role}"] = path
     except Exception:  # noqa: BLE001 - a fingerprint is best effort; the finding is saved regardless
         pass
-    return fingerprint(libraries, variant)
+    out = fingerprint(libraries, variant)
+    from fuzzharness.contract.registry import user_registry
+
+    registry = user_registry()
+    if registry is not None:  # a target of the user's own: repro needs the same registry
+        out["registry"] = str(registry)
+    return out
 
 
 def _program_text(program: Any) -> str:

@@ -30,6 +30,7 @@ import re
 from dataclasses import asdict
 from typing import Any, Callable, Union
 
+from fuzzharness.contract.handles import HandlePolicy
 from fuzzharness.contract.header import Status
 from fuzzharness.execution.supervisor import Failure
 from fuzzharness.findings.baseline import Baseline
@@ -345,9 +346,11 @@ def _history_json(check: RunCheck) -> str:
 
 def findings_for_run(
     target: str, program: ConcurrentProgram, outcome: ConcurrentRun | Failure, *, variant: str, mutant: int,
-    seed: int | None, check_timeout: float = 10.0,
+    seed: int | None, check_timeout: float = 10.0, policy: HandlePolicy | None = None,
 ) -> tuple[list[Finding], RunCheck | None]:  # fmt: skip
-    """The findings of one run of one concurrent program on one target."""
+    """The findings of one run of one concurrent program on one target. ``policy``: the
+    target's handle policy (None: the registry's, as :func:`~fuzzharness.oracles.differential.policy_of`
+    finds it; exact for a name the registry does not know)."""
     common = {"variant": variant, "mutant": mutant, "seed": seed, "program": program, "targets": [target]}
     if isinstance(outcome, Failure):
         kind = {"hang": FindingKind.hang, "oom": FindingKind.oom}.get(outcome.kind, FindingKind.crash)
@@ -357,7 +360,8 @@ def findings_for_run(
                         signature=signature + (site if kind is FindingKind.crash else []),
                         details={"returncode": outcome.returncode, "signal": outcome.signal_name, "crash_site": site,
                                  "stderr_tail": outcome.stderr_tail[-6000:]}, **common)], None  # fmt: skip
-    check = check_run(program, outcome, check_timeout, pair=is_pair_target(target))
+    policy = policy if policy is not None else policy_of(target)
+    check = check_run(program, outcome, check_timeout, pair=is_pair_target(target), policy=policy)
     found = []
     for problem in check.problems:
         kind = FindingKind[problem.kind]
@@ -373,7 +377,8 @@ def findings_for_run(
         result = describe_output(stuck.output) if stuck else "?"
         label = lambda op_id: check.labels.get(op_id, str(op_id))  # noqa: E731
         text = render_text(part, model, label)
-        summary = (f"{target}: non-linearizable history on {part.key}: after a linearizable prefix of "
+        on = f"{part.key[1]:#x}" if isinstance(part.key, tuple) and part.key[0] == "v" else part.key  # a value
+        summary = (f"{target}: non-linearizable history on {on}: after a linearizable prefix of "
                    f"{len(part.longest)} ops, `{where}` -> {result} cannot be placed")  # fmt: skip
         # The signature names the bug, not the random data around it: the contract function
         # of the op that cannot be placed (a torn write shows as a read, a racy count as an

@@ -88,6 +88,10 @@ _SEED_PROGRAMS = 16
 #: the allocator, not the contract, and turn into timeouts and out-of-memory kills. The
 #: random generator never produces that tier either.
 LANE_MAX_TOTAL_BYTES = 1 << 24
+#: Programs that make more calls than this are skipped too: a ``repeat`` of the byte
+#: form may run up to 2^21 calls, seconds of the model's time for one input, where the
+#: lane wants thousands of inputs a second (long lifetimes are the random lane's).
+LANE_MAX_CALLS = 4096
 
 
 def custom_mutator_path() -> Path:
@@ -149,7 +153,7 @@ def lane_main(argv: list[str]) -> int:
         pack_into(state, 0, execs, len(data))
         state[header : header + len(data)] = data
         program = decoded.get(data) or decode(data)
-        if program.config.max_total_bytes > LANE_MAX_TOTAL_BYTES:
+        if program.config.max_total_bytes > LANE_MAX_TOTAL_BYTES or program.calls > LANE_MAX_CALLS:
             return
         traces = {name: run_program(program, library, deferred) for name, library, deferred in libraries}
         # The model costs more than the native calls it checks; checking one input in
@@ -212,17 +216,21 @@ def live_writes(program: Any) -> list[tuple[int, int]]:
     estimate (no model run) of which ``hK`` are live, writable resources of enough size.
 
     It follows creates against the config's capacity and byte limits, snapshots
-    (read-only), acquires and releases of ``Ref`` handles; it ignores forged handles,
+    (read-only), acquires and releases of ``Ref`` handles; a ``restart`` ends every
+    resource, a ``repeat`` is followed through one iteration (its writes are never
+    reported: the mutator replaces top-level ops). It ignores forged handles,
     deferred reclamation and everything else the model knows. It only aims mutations:
     a wrong guess costs one exec, never a finding.
     """
-    from fuzzharness.programs.sequential import Acquire, Create, Ref, Release, Snapshot, Write
+    from fuzzharness.programs.sequential import Acquire, Create, Ref, Release, Repeat, Restart, Snapshot, Write
 
     config = program.config
     live: dict[int, list[int]] = {}  # ref index -> [size, references, writable]
     total = produced = 0
     out: list[tuple[int, int]] = []
-    for i, op in enumerate(program.ops):
+
+    def follow(op: Any, i: int | None) -> None:
+        nonlocal total
         handle = getattr(op, "handle", None)
         ref = handle.index if isinstance(handle, Ref) and handle.index in live else None
         if isinstance(op, Create):
@@ -241,26 +249,45 @@ def live_writes(program: Any) -> list[tuple[int, int]]:
             live[ref][1] -= 1
             if live[ref][1] == 0:
                 total -= live.pop(ref)[0]
-        elif isinstance(op, Write) and ref is not None:
+        elif isinstance(op, Write) and ref is not None and i is not None:
             size, _, writable = live[ref]
             if writable and op.data and op.offset + len(op.data) <= size:
                 out.append((i, size - op.offset))
+
+    for i, op in enumerate(program.ops):
+        if isinstance(op, Restart):
+            live.clear()
+            total = 0
+        elif isinstance(op, Repeat):
+            for body_op in op.body:
+                follow(body_op, None)
+                produced += body_op.produces_handle
+            continue
+        else:
+            follow(op, i)
         produced += op.produces_handle
     return out
 
 
 def _insert_op(program: Any, position: int, op: Any) -> Any:
-    """``program`` with ``op`` inserted at ``position``; when ``op`` produces a handle,
-    later references to handle slots at or after it move up by one."""
-    from fuzzharness.programs.sequential import Program, Ref, Tweak
+    """``program`` with ``op`` inserted at ``position``; when ``op`` produces handles (a
+    repeat may produce several), later references to handle slots at or after its
+    first move up by as many (in repeat bodies too)."""
+    from fuzzharness.programs.sequential import Program, Repeat
+
+    def shifted(o: Any) -> Any:
+        if isinstance(o, Repeat):
+            return Repeat(o.count, tuple(shifted(b) for b in o.body))
+        handle = getattr(o, "handle", None)
+        if hasattr(handle, "index") and handle.index >= first:  # Ref, Tweak, Nudge
+            return dataclasses.replace(o, handle=dataclasses.replace(handle, index=handle.index + by))
+        return o
 
     ops = list(program.ops)
-    if op.produces_handle:
+    by = int(op.produces_handle)
+    if by:
         first = sum(o.produces_handle for o in ops[:position])
-        for j in range(position, len(ops)):
-            handle = getattr(ops[j], "handle", None)
-            if isinstance(handle, (Ref, Tweak)) and handle.index >= first:
-                ops[j] = dataclasses.replace(ops[j], handle=dataclasses.replace(handle, index=handle.index + 1))
+        ops[position:] = [shifted(o) for o in ops[position:]]
     ops.insert(position, op)
     return Program(program.config, tuple(ops))
 
@@ -294,7 +321,7 @@ def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
         Program,
         Raw,
         Ref,
-        Tweak,
+        Repeat,
         Write,
         decode,
         encode,
@@ -338,11 +365,12 @@ def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
             i = rng.randrange(len(ops))
             return _insert_op(program, i + 1, ops[i])
         if roll == 2 or not ops:
-            op = rng.choice(generate(rng, max_ops=4).ops or (Create(size=8),))
+            # a generated op (not a repeat: its body names the handles of another program)
+            op = rng.choice([o for o in generate(rng, max_ops=4).ops if not isinstance(o, Repeat)] or [Create(size=8)])
             position = rng.randrange(len(ops) + 1)
             produced = sum(o.produces_handle for o in ops[:position])
             handle = getattr(op, "handle", None)
-            if isinstance(handle, (Ref, Tweak)):
+            if hasattr(handle, "index"):  # Ref, Tweak, Nudge
                 op = dataclasses.replace(op, handle=dataclasses.replace(handle, index=handle.index % produced)
                                          if produced else Raw(0))  # fmt: skip
             return _insert_op(program, position, op)

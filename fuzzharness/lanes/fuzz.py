@@ -36,7 +36,7 @@ from fuzzharness.findings.baseline import load_baseline
 from fuzzharness.findings.store import Finding, merge_hits, save
 from fuzzharness.findings.triage import findings_for
 from fuzzharness.oracles.differential import cross_check_skipped
-from fuzzharness.programs.sequential import Program, generate
+from fuzzharness.programs.sequential import Program, generate, within_calls
 
 #: Share of ops given a runtime selector when a cross-runtime pair is fuzzed (program.generate).
 PAIR_VIA_RATE = 0.3
@@ -222,7 +222,13 @@ def mutate_entry(rng: random.Random, entries: list[bytes], max_ops: int) -> Prog
     program = decode(bytes(data))
     if len(program.ops) > 2 * max_ops:
         program = Program(program.config, program.ops[: 2 * max_ops])
-    return program
+    # A decoded repeat may ask for up to 2^21 calls: keep mutated entries short (long
+    # lifetimes are the generator's, on purpose and rarely).
+    return within_calls(program, MUTATED_MAX_CALLS)
+
+
+#: Most contract calls a program mutated from a corpus entry may make.
+MUTATED_MAX_CALLS = 4096
 
 
 def _share(total: int, jobs: int, index: int) -> int:

@@ -14,10 +14,19 @@ silent worker is a ``crash`` / ``hang`` finding with the program that caused it,
 and the worker is restarted), each run is checked by
 :func:`~fuzzharness.oracles.concurrent_model.check_run`, and every finding is saved with
 its program (which records the schedule seed), the recorded history, a text
-timeline and an HTML timeline. A history whose check ran out of time is counted
-as *unknown*, never as clean. The summary reports the fraction of thread ops
-that overlapped another thread's op on the same resource: the evidence that
-the calls really ran concurrently.
+timeline and an HTML timeline. Each target is judged under its own handle policy
+(``TargetSpec.policy``: exact values, or its own opaque ones); when a target has its own
+handle system, the programs also read through forged values
+(:func:`~fuzzharness.programs.concurrent.forge`). The summary reports the
+fraction of thread ops that overlapped another thread's op on the same resource: the
+evidence that the calls really ran concurrently.
+
+Every run's history ends in exactly one of three books (``programs == histories_checked
++ unknown + histories_unchecked``): *checked* (the linearizability check reached a
+verdict, linearizable or not), *unknown* (the check ran out of time) or *unchecked* (no
+check ran: init failed, the setup diverged, or the worker died). Unknown and unchecked
+are never clean: a run that checked nothing says so and exits non-zero
+(:meth:`StressSummary.exit_code`).
 
 Program seeds: program n of a run with seed S is ``generate(Random(S * 2**32 + n))``.
 """
@@ -34,11 +43,17 @@ from fuzzharness.contract.registry import select_targets
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, TargetWorker
 from fuzzharness.findings.store import Finding, merge_hits, save
 from fuzzharness.findings.triage import findings_for_run
+from fuzzharness.oracles.concurrent_model import RunCheck
 from fuzzharness.oracles.linearizability import CheckResult
 from fuzzharness.programs.concurrent import generate
 
-__all__ = ["StressOptions", "StressSummary", "run_stress", "print_summary", "hunt_mutant", "program_seed"]
+__all__ = ["StressOptions", "StressSummary", "run_stress", "print_summary", "hunt_mutant", "program_seed",
+           "EXIT_CLEAN", "EXIT_FOUND", "EXIT_INCONCLUSIVE"]  # fmt: skip
 
+
+#: Exit statuses of :meth:`StressSummary.exit_code` (0 and 1 as every command's; 4 is
+#: stress's own: nothing found, but not everything checked).
+EXIT_CLEAN, EXIT_FOUND, EXIT_INCONCLUSIVE = 0, 1, 4
 
 
 def program_seed(seed: int, n: int) -> int:
@@ -77,7 +92,12 @@ class StressSummary:
     ops: int = 0
     overlapping: int = 0
     overlap_total: int = 0
+    #: histories whose linearizability check ran out of time (never clean)
     unknown: int = 0
+    #: histories whose linearizability check reached a verdict (linearizable or not)
+    histories_checked: int = 0
+    #: runs with no check at all: init failed, the setup diverged, or the worker died
+    histories_unchecked: int = 0
     check_seconds: float = 0.0
     restarts: int = 0
     findings: list[dict[str, Any]] = field(default_factory=list)
@@ -86,12 +106,46 @@ class StressSummary:
     def overlap(self) -> float:
         return self.overlapping / self.overlap_total if self.overlap_total else 0.0
 
+    @property
+    def nothing_checked(self) -> bool:
+        """No history of the run reached a verdict (including a run of no program)."""
+        return self.histories_checked == 0
+
     def add(self, found: dict[str, Any]) -> None:
         merge_hits(self.findings, [found])
+
+    def count(self, check: RunCheck | None) -> None:
+        """Book one run's history: checked, unknown, or unchecked (``check`` None: the
+        worker died; a check without a verdict: init failed or the setup diverged)."""
+        verdict = check.verdict if check is not None else None
+        if verdict is None:
+            self.histories_unchecked += 1
+        elif verdict.result is CheckResult.unknown:
+            self.unknown += 1
+        else:
+            self.histories_checked += 1
+
+    def exit_code(self) -> int:
+        """The ``stress`` command's exit status:
+
+        * ``EXIT_FOUND`` (1): there are findings (whatever else was or was not checked;
+          the summary says that too);
+        * ``EXIT_INCONCLUSIVE`` (4): no findings, but not every history was decided: some
+          check ran out of time (unknown) or never ran (unchecked), which includes a run
+          that checked nothing at all. A timeout or a skipped check is never a pass;
+        * ``EXIT_CLEAN`` (0): no findings, at least one history, and every history
+          checked and found linearizable.
+        """
+        if self.findings:
+            return EXIT_FOUND
+        if self.nothing_checked or self.unknown or self.histories_unchecked:
+            return EXIT_INCONCLUSIVE
+        return EXIT_CLEAN
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["overlap_fraction"] = round(self.overlap, 4)
+        out["nothing_checked"] = self.nothing_checked
         return out
 
 
@@ -107,6 +161,10 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
     for spec in specs:
         spec.library(options.variant)
     summary = StressSummary([s.name for s in specs], options.threads, options.seed)
+    policies = {spec.name: spec.policy for spec in specs}
+    # A handle system of the target's own is also tried with forged values (as fuzz does);
+    # runs of contract-layout targets only keep the programs their seeds always gave.
+    forged = any(policy.opaque for policy in policies.values())
     workers = {spec.name: TargetWorker(spec, options.variant, timeout=options.timeout, mutant=options.mutant,
                                        rss_limit_mb=options.rss_limit_mb) for spec in specs}  # fmt: skip
     start = time.monotonic()
@@ -125,7 +183,7 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
             for _ in range(size):
                 seed = program_seed(options.seed, n)
                 program = generate(random.Random(seed), options.threads, options.ops_per_thread, options.strategy,
-                                   vias=any(spec.pair for spec in specs))  # fmt: skip
+                                   vias=any(spec.pair for spec in specs), forged=forged)  # fmt: skip
                 batch.append((seed, program))
                 n += 1
             programs = dict(batch)
@@ -137,15 +195,15 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
                     t0 = time.monotonic()
                     found, check = findings_for_run(name, programs[seed], outcome, variant=options.variant,
                                                     mutant=options.mutant, seed=seed,
-                                                    check_timeout=options.check_timeout)  # fmt: skip
+                                                    check_timeout=options.check_timeout,
+                                                    policy=policies[name])  # fmt: skip
                     summary.check_seconds += time.monotonic() - t0
                     summary.programs += 1
                     summary.ops += programs[seed].op_count
+                    summary.count(check)
                     if check is not None:
                         summary.overlapping += check.overlap[0]
                         summary.overlap_total += check.overlap[1]
-                        if check.verdict is not None and check.verdict.result is CheckResult.unknown:
-                            summary.unknown += 1
                     for finding in found:
                         _record(summary, finding, options.out)
             summary.restarts = sum(w.restarts for w in workers.values())
@@ -166,17 +224,28 @@ def print_summary(summary: StressSummary) -> None:
           f"{summary.ops} thread ops in {summary.seconds:.1f} s (seed {summary.seed})")  # fmt: skip
     print(f"   overlap: {summary.overlap:.1%} of thread ops overlapped another thread's op on the same resource "
           f"({summary.overlapping}/{summary.overlap_total})")  # fmt: skip
-    rate = summary.ops / summary.check_seconds if summary.check_seconds else 0
-    print(f"   checker: {summary.check_seconds:.1f} s ({rate:,.0f} ops/s)")
-    if summary.unknown:
-        print(f"   UNKNOWN: {summary.unknown} history(ies) not decided within the check time limit (not a pass)")
+    print(f"   histories: {summary.histories_checked} of {summary.programs} checked for linearizability"
+          + (f", {summary.unknown} unknown (the check ran out of time)" if summary.unknown else "")
+          + (f", {summary.histories_unchecked} unchecked (init failed, the setup diverged or the worker died)"
+             if summary.histories_unchecked else ""))  # fmt: skip
+    if summary.nothing_checked:
+        print(f"   NOTHING CHECKED: no history of the {summary.programs} run(s) reached a linearizability verdict")
+    else:
+        rate = summary.ops / summary.check_seconds if summary.check_seconds else 0
+        print(f"   checker: {summary.check_seconds:.1f} s ({rate:,.0f} ops/s)")
     if summary.restarts:
         print(f"   worker restarts: {summary.restarts}")
     for f in summary.findings:
         print(f"   [{f['kind']}] x{f['count']} {f['summary']}\n      saved: {f['path']}")
-    verdict = f"{len(summary.findings)} finding(s)" if summary.findings else "clean"
-    if not summary.findings and summary.unknown:
-        verdict = "no findings, but some histories unknown"
+    undecided = summary.unknown + summary.histories_unchecked
+    if summary.findings:
+        verdict = f"{len(summary.findings)} finding(s)" + (", nothing checked" if summary.nothing_checked else "")
+    elif summary.nothing_checked:
+        verdict = "nothing checked (not a pass)"
+    elif undecided:
+        verdict = f"no findings, but {undecided} history(ies) not checked (not a pass)"
+    else:
+        verdict = "clean"
     print(f"   verdict: {verdict.upper()}")
 
 

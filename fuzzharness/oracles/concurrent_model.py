@@ -6,10 +6,15 @@
 checks all of it:
 
 * the **setup** (one thread) step by step against the sequential reference model
-  (:mod:`fuzzharness.oracles.model`), as ``fuzz`` does;
+  (:mod:`fuzzharness.oracles.model`), as ``fuzz`` does: for a target with the
+  contract's handle layout, values included; for one with its own handle system
+  (``handles = "opaque"``, :mod:`fuzzharness.contract.handles`) along the target's own
+  values (:mod:`fuzzharness.oracles.opaque`): each value names the resource it was
+  issued for;
 * the **threads and the epilogue infos** for linearizability, partitioned per
   *root resource*. A resource is named by a key, never by its handle value:
-  ``("h", K)`` for pool handle ``hK``, ``("l", T, K)`` for thread T's ``lK``.
+  ``("h", K)`` for pool handle ``hK``, ``("l", T, K)`` for thread T's ``lK`` (an
+  opaque target's ops name values; resources that shared a value share a partition).
   A snapshot and every op on the snapshot's handle belong to the partition of
   the snapshot's origin (the snapshot reads the origin's bytes at one instant,
   so they are not independent); a create in a thread starts a partition of its
@@ -18,12 +23,24 @@ checks all of it:
   point;
 * **relaxations, and why they are sound**: the exact handle value a create or
   snapshot returns depends on every other thread's allocations, so the model
-  does not predict it; instead every handle value issued in the run must be
-  distinct (generations make values unique within a session: equal values
+  does not predict it; instead every handle value issued in the run (contract
+  layout) must be distinct (generations make values unique within a session: equal values
   would be ABA), have a generation >= 1 and a slot below capacity. ``EXHAUSTED``
   depends on global counts: the generator sizes capacity and byte limits so
   that it cannot happen, and the model accepts it only when the program's
   worst case (every producer alive at once) could exhaust the limits;
+* **handle values of the target's own** (opaque): every op names the *value* the
+  runner passed, ``("v", value)``, and the model resolves it to the resource the
+  value names at the op's linearization point (a producer binds the value it
+  issued). So a value reissued after a death names the new resource for every op
+  ordered after the reissue, a forged value equal to a live handle is that resource,
+  and a value never issued is INVALID (never OK: OK is also a ``handle_alias``
+  problem). Issued values must be non-zero, distinct among live ones (a model
+  rule, so it holds in every order) and, unless the target declares
+  ``reuse = "after-death"``, never issued twice (``aba``). With ``stale_status =
+  "invalid-or-stale"`` INVALID and STALE are interchangeable, setup and model alike.
+  Forged thread operands (``hK^mask``, raw values) of a contract-layout target name
+  the resource whose exact value they equal, if any;
 * **reclamation**: per resource, dying is observable (its handle turns stale at
   once), *when its memory is freed is not*. Under a deferred strategy the
   model says "freed now or later": the epilogue's first ``stats`` (before
@@ -42,17 +59,19 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
-from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status
+from fuzzharness.contract.handles import EXACT, HandlePolicy
+from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status, Strategy
 from fuzzharness.contract.values import ResourceInfo, StatsValue
 from fuzzharness.oracles.differential import observation_problem, render_value
 from fuzzharness.oracles.linearizability import Model, Operation, Verdict, check
-from fuzzharness.oracles.model import OwnershipModel
+from fuzzharness.oracles.model import OwnershipModel, SparseBytes
+from fuzzharness.oracles.opaque import ReplayBackend
 from fuzzharness.oracles.timeline import EPILOGUE_CLIENT
 from fuzzharness.programs.concurrent import ConcurrentProgram, Local, thread_op_text
-from fuzzharness.programs.interpreter import Observation, steps_of
-from fuzzharness.programs.sequential import Create, Info, Program, Read, Ref, Snapshot, Write, op_name
+from fuzzharness.programs.interpreter import Observation, resolve, steps_of
+from fuzzharness.programs.sequential import Create, Info, Program, Raw, Read, Ref, Snapshot, Tweak, Write, op_name
 
 __all__ = [
     "OWNERSHIP",
@@ -107,15 +126,28 @@ class RunCheck:
 # --------------------------------------------------------------------------- the model
 #
 # Input:  (fn, key, args, new_key[, runtime])   fn in _FUNCTION; key: the target resource
-#         (None for create); args: (offset, data) / (offset, length) / (size,) / ();
-#         new_key: the key a create/snapshot names; runtime ("owner" / "foreign"): only on
-#         a cross-runtime pair, the runtime that made the call (absent: the default).
-# Output: (status, value): value is bytes for read, (size, refs, read_only) for info.
+#         (None for create), or ("v", value) for a handle VALUE (every operand of an
+#         opaque-handle target, a forged value of any target): the op acts on whatever
+#         resource the value names at its linearization point; args: (offset, data) /
+#         (offset, length) / (size,) / (); new_key: the key a create/snapshot names;
+#         runtime ("owner" / "foreign"): only on a cross-runtime pair, the runtime that
+#         made the call (absent: the default).
+# Output: (status, value): value is bytes for read, (size, refs, read_only) for info, and
+#         for a create/snapshot of an opaque-handle target the value it issued (None
+#         elsewhere: exact values are checked outside the model).
 # State:  a sorted tuple of (key, (alive, counts, data, read_only)) for the partition;
 #         counts = (owner references, foreign references): a single-runtime target keeps
 #         all of them in the second, a pair per runtime (NOT_HELD when the calling
 #         runtime holds none; dead when the sum is zero; info's refs is the sum).
-# A key missing from the state was never created (a failed producer): INVALID_HANDLE.
+#         Bindings (("v", value), key): the resource a value names now (opaque targets):
+#         a producer binds the value it issued; a value bound to a live resource cannot be
+#         issued again (distinct among live); one bound to a dead resource can (ABA is
+#         judged outside the model, by the target's declared reuse rule).
+# A key missing from the state was never created (a failed producer), a value never
+# bound was never issued: INVALID_HANDLE. A dead resource: STALE_HANDLE. With
+# stale_status = "invalid-or-stale" either status is accepted for either.
+
+_HANDLE_ERRORS = (Status.INVALID_HANDLE, Status.STALE_HANDLE)
 
 
 def _get(state: tuple, key: Any) -> tuple | None:
@@ -141,7 +173,83 @@ def _counts(side: int, delta: int, counts: tuple[int, int] = (0, 0)) -> tuple[in
     return (counts[0] + delta, counts[1]) if side == 0 else (counts[0], counts[1] + delta)
 
 
-def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: bool) -> list:
+@dataclass(frozen=True)
+class _Sparse:
+    """The contents of a resource larger than a page, in a model state: its size and only
+    its written pages (immutable, compared by value). A program declaring a huge resource
+    costs the checker a few bytes, as it costs the sequential model
+    (:class:`~fuzzharness.oracles.model.SparseBytes`); smaller contents are plain bytes."""
+
+    size: int
+    pages: tuple[tuple[int, bytes], ...] = ()
+
+    def read(self, offset: int, length: int) -> bytes:
+        out = bytearray(length)
+        for index, page in self.pages:
+            start = index * _PAGE
+            lo, hi = max(start, offset), min(start + _PAGE, offset + length)
+            if lo < hi:
+                out[lo - offset : hi - offset] = page[lo - start : hi - start]
+        return bytes(out)
+
+    def write(self, offset: int, payload: bytes) -> _Sparse:
+        pages = dict(self.pages)
+        for index in range(offset // _PAGE, (offset + len(payload) - 1) // _PAGE + 1 if payload else 0):
+            start = index * _PAGE
+            page = bytearray(pages.get(index, bytes(_PAGE)))
+            lo, hi = max(start, offset), min(start + _PAGE, offset + len(payload))
+            page[lo - start : hi - start] = payload[lo - offset : hi - offset]
+            pages[index] = bytes(page)
+        return _Sparse(self.size, tuple(sorted(pages.items())))
+
+
+_PAGE = SparseBytes.PAGE
+Contents = Union[bytes, _Sparse]
+
+
+def _zeros(size: int) -> Contents:
+    return bytes(size) if size <= _PAGE else _Sparse(size)
+
+
+def _size(data: Contents) -> int:
+    return data.size if isinstance(data, _Sparse) else len(data)
+
+
+def _read(data: Contents, offset: int, length: int) -> bytes:
+    return data.read(offset, length) if isinstance(data, _Sparse) else data[offset : offset + length]
+
+
+def _write(data: Contents, offset: int, payload: bytes) -> Contents:
+    if isinstance(data, _Sparse):
+        return data.write(offset, payload)
+    return data[:offset] + payload + data[offset + len(payload) :]
+
+
+def _contents(data: SparseBytes) -> Contents:
+    """A state's copy of the sequential model's contents."""
+    if data.size <= _PAGE:
+        return data.read(0, data.size)
+    return _Sparse(data.size, tuple(sorted((index, bytes(page)) for index, page in data.pages.items())))
+
+
+def _handle_error(state: tuple, want: Status, status: int, either: bool) -> list:
+    """[state] when ``status`` is the handle error ``want`` (or, ``either``, any handle error)."""
+    return [state] if status == want or (either and status in _HANDLE_ERRORS) else []
+
+
+def _issue(state: tuple, new_key: Any, res: tuple, value: int | None) -> list:
+    """The states after a producer created ``new_key`` and (opaque) issued ``value`` for it."""
+    state = _put(state, new_key, res)
+    if value is None:
+        return [state]
+    node = ("v", value)
+    holder = _get(state, node)
+    if holder is not None and (_get(state, holder) or (False,))[0]:
+        return []  # the value names a live resource: handles are distinct among live ones
+    return [_put(state, node, new_key)]
+
+
+def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: bool, either: bool = False) -> list:
     fn, key, args, new_key = inp[:4]
     side = 0 if inp[4:] == ("owner",) else 1  # which count the call moves (see above)
     status, value = out
@@ -150,16 +258,21 @@ def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: b
             return [state]
         if status != Status.OK:
             return []
-        return [_put(state, new_key, (True, _counts(side, 1), bytes(args[0]), False))]
+        return _issue(state, new_key, (True, _counts(side, 1), _zeros(args[0]), False), value)
+    if key[0] == "v":  # a handle value: the resource it names now, if any
+        bound = _get(state, key)
+        if bound is None:
+            return _handle_error(state, Status.INVALID_HANDLE, status, either)
+        key = bound
     res = _get(state, key)
     if res is None:
-        return [state] if status == Status.INVALID_HANDLE else []
+        return _handle_error(state, Status.INVALID_HANDLE, status, either)
     alive, counts, data, read_only = res
     if isinstance(counts, int):  # hand-made states (tests) may give one count
         counts = (0, counts)
     refs = counts[0] + counts[1]
     if not alive:
-        return [state] if status == Status.STALE_HANDLE else []
+        return _handle_error(state, Status.STALE_HANDLE, status, either)
     if fn == "acquire":
         if counts[side] == MAX_REFS:
             return [state] if status == Status.OVERFLOW else []
@@ -172,32 +285,34 @@ def _ownership_step(state: tuple, inp: tuple, out: tuple, exhaustion_possible: b
         return [_put(state, key, (refs > 1, _counts(side, -1, counts), data if refs > 1 else b"", read_only))]
     if fn == "write":
         offset, payload = args
-        want = Status.READ_ONLY if read_only else _range(offset, len(payload), len(data))
+        want = Status.READ_ONLY if read_only else _range(offset, len(payload), _size(data))
         if status != want:
             return []
         if want != Status.OK:
             return [state]
-        return [_put(state, key, (True, counts, data[:offset] + payload + data[offset + len(payload):], read_only))]
+        return [_put(state, key, (True, counts, _write(data, offset, payload), read_only))]
     if fn == "read":
         offset, length = args
-        want = _range(offset, length, len(data))
+        want = _range(offset, length, _size(data))
         if status != want:
             return []
-        return [state] if want != Status.OK or value == data[offset : offset + length] else []
+        return [state] if want != Status.OK or value == _read(data, offset, length) else []
     if fn == "info":
-        return [state] if status == Status.OK and value == (len(data), refs, int(read_only)) else []
+        return [state] if status == Status.OK and value == (_size(data), refs, int(read_only)) else []
     if fn == "snapshot":
         if status == Status.EXHAUSTED and exhaustion_possible:
             return [state]
         if status != Status.OK:
             return []
-        return [_put(state, new_key, (True, _counts(side, 1), data, True))]
+        return _issue(state, new_key, (True, _counts(side, 1), data, True), value)
     raise ValueError(f"unknown function {fn!r}")
 
 
 def _key_text(key: Any) -> str:
     if key is None:
         return "-"
+    if key[0] == "v":
+        return f"{key[1]:#x}"
     return f"h{key[1]}" if key[0] == "h" else f"T{key[1]}.l{key[2]}"
 
 
@@ -229,19 +344,36 @@ def describe_output(out: tuple) -> str:
 
 def _describe_state(state: tuple) -> str:
     parts = []
-    for key, (alive, counts, data, read_only) in state:
+    for key, res in state:
+        if key[0] == "v":
+            parts.append(f"{_key_text(key)} names {_key_text(res)}")
+            continue
+        alive, counts, data, read_only = res
         counts = (0, counts) if isinstance(counts, int) else counts
         if alive:
             refs = f"{counts[1]}" if not counts[0] else f"{sum(counts)} (owner {counts[0]}, foreign {counts[1]})"
-            parts.append(f"{_key_text(key)}: refs {refs} {render_value(data)}" + (" ro" if read_only else ""))
+            shown = render_value(data) if isinstance(data, bytes) else f"{data.size} bytes, {len(data.pages)} page(s) written"
+            parts.append(f"{_key_text(key)}: refs {refs} {shown}" + (" ro" if read_only else ""))
         else:
             parts.append(f"{_key_text(key)}: dead")
     return "; ".join(parts) or "(nothing)"
 
 
-def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion_possible: bool) -> Model:
-    """The model for one run: ``initial`` maps root keys to their state after setup,
-    ``roots`` maps every key to its root (partition)."""
+def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion_possible: bool,
+                    policy: HandlePolicy = EXACT, bindings: dict[int, Any] | None = None) -> Model:  # fmt: skip
+    """The model for one run: ``initial`` maps the keys of resources that exist at the
+    start (the pool) to their state after setup, ``roots`` maps every key (and every
+    ``("v", value)`` node) to its root (partition); ``bindings`` maps the handle values
+    of an opaque-handle target to the pool key each names after setup. ``policy``: the
+    target's stale rule (INVALID and STALE interchangeable)."""
+    starts: dict[Any, list] = {}
+    for key, res in initial.items():
+        starts.setdefault(roots.get(key, key), []).append((key, res))
+    for value, key in (bindings or {}).items():
+        node = ("v", value)
+        starts.setdefault(roots.get(node, node), []).append((node, key))
+    states = {root: tuple(sorted(entries, key=lambda kr: repr(kr[0]))) for root, entries in starts.items()}
+    either = policy.invalid_or_stale
 
     def partition(ops: list[Operation]) -> dict:
         parts: dict = {}
@@ -251,11 +383,11 @@ def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion
         return parts
 
     def init(root: Any) -> tuple:
-        return ((root, initial[root]),) if root in initial else ()
+        return states.get(root, ())
 
     return Model(
         init=init,
-        step=lambda s, i, o: _ownership_step(s, i, o, exhaustion_possible),
+        step=lambda s, i, o: _ownership_step(s, i, o, exhaustion_possible, either),
         partition=partition,
         describe_operation=lambda i, o: f"{describe_input(i)} -> {describe_output(o)}",
         describe_state=_describe_state,
@@ -303,9 +435,11 @@ def _message_problem(function: str, rec: Any, with_handle: bool) -> str | None:
 
 
 def _setup_model(
-    program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem], pair: bool = False
-) -> tuple[OwnershipModel, list[int]]:
-    """Check the setup against the sequential model; returns the model after it and the pool."""
+    program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem], pair: bool = False,
+    policy: HandlePolicy = EXACT,
+) -> tuple[OwnershipModel, list[int]]:  # fmt: skip
+    """Check the setup against the sequential model, which predicts exact handle values;
+    returns the model after it and the pool (the model's handles)."""
     cfg = program.config
     seq = Program(cfg, program.setup)
     steps = steps_of(seq)[1 : 1 + len(program.setup)]
@@ -326,7 +460,10 @@ def _setup_model(
             want = model.read(handle, op.offset, op.length, via)
         else:
             want = getattr(model, op_name(op))(handle, via)
-        expected = Observation(want[0], want[1] if want[0] == Status.OK else None)
+        status = want[0]
+        if policy.invalid_or_stale and status in _HANDLE_ERRORS and rec.status in _HANDLE_ERRORS:
+            status = rec.status  # declared indistinguishable
+        expected = Observation(status, want[1] if want[0] == Status.OK else None)
         got = _observation(op, rec)
         problem = observation_problem(step, expected, got)
         if problem is not None:
@@ -338,37 +475,147 @@ def _setup_model(
     return model, pool_model
 
 
+def _opaque_setup(
+    program: ConcurrentProgram, run: ConcurrentRun, problems: list[Problem], pair: bool, policy: HandlePolicy
+) -> tuple[OwnershipModel, list[int]]:
+    """Check the setup of an opaque-handle target: the model replayed along the target's
+    own values (:class:`~fuzzharness.oracles.opaque.ReplayBackend`: each value is mapped
+    to the resource it was issued for; non-zero, distinct among live, ABA and the stale
+    rule by ``policy``). Returns the model after it and the pool in the model's values."""
+    cfg = program.config
+    steps = steps_of(Program(cfg, program.setup))[: 1 + len(program.setup)]
+    trace = [Observation(run.init_status)] + [_observation(op, rec) for op, rec in zip(program.setup, run.setup)]
+    replay = ReplayBackend(trace, steps, policy, pair, observation_problem, render_value)
+    strategy = Strategy.IMMEDIATE if cfg.strategy == "immediate" else Strategy.EPOCH  # the model's class only
+    replay.init(cfg.capacity, strategy, cfg.max_resource_bytes, cfg.max_total_bytes)
+    values: list[int] = []  # the target's produced handles, as the worker resolved operands
+    pool_model: list[int] = []
+    for position, op in enumerate(program.setup[: len(run.setup)]):
+        operand = getattr(op, "handle", None)
+        handle = None if operand is None else resolve(operand, values)
+        via = {"via": op.via} if getattr(op, "via", None) is not None else {}
+        if isinstance(op, Create):
+            status, value = replay.create(op.size, **via)
+        elif handle is None:
+            raise ValueError("setup ops name pool handles only (hK)")
+        elif isinstance(op, Write):
+            status, value = replay.write(handle, op.offset, op.data, **via)
+        elif isinstance(op, Read):
+            status, value = replay.read(handle, op.offset, op.length, **via)
+        else:
+            status, value = getattr(replay, op_name(op))(handle, **via)
+        if op.produces_handle:
+            want = replay.expected[1 + position]
+            values.append(value if status == Status.OK else 0)
+            pool_model.append(want.value if want.status == Status.OK and status == Status.OK else 0)
+    found = replay.problem
+    if found is not None:
+        step = steps[found.step]
+        kind = "panic" if found.actual_status == Status.PANIC else found.kind
+        problems.append(Problem(kind, step.function, found.aspect,
+                                f"setup `{step.label}`: {found.aspect} expected {found.expected}, got {found.actual}"))  # fmt: skip
+    assert replay.model.model is not None  # init ran
+    return replay.model.model, pool_model
+
+
+class _Components:
+    """Union-find over partition nodes; a union keeps the root of its second argument."""
+
+    def __init__(self) -> None:
+        self.parent: dict[Any, Any] = {}
+
+    def find(self, node: Any) -> Any:
+        root = self.parent.setdefault(node, node)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while node != root:  # path compression
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, node: Any, into: Any) -> None:
+        a, b = self.find(node), self.find(into)
+        if a != b:
+            self.parent[a] = b
+
+    def roots(self) -> dict[Any, Any]:
+        return {node: self.find(node) for node in list(self.parent)}
+
+
+def _handle_value(operand: Any, pool: list[int], produced: list[int]) -> int:
+    """The value the runner passed for a thread's operand (see ``native_threads``):
+    ``hK`` the pool's, ``lK`` this thread's (0 for a failed or missing producer),
+    ``hK^mask`` the pool's with bits flipped, a raw value itself."""
+    if isinstance(operand, Raw):
+        return operand.value
+    if isinstance(operand, Local):
+        return produced[operand.index] if operand.index < len(produced) else 0
+    base = pool[operand.index]
+    return base ^ operand.mask if isinstance(operand, Tweak) else base
+
+
 def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | None = 10.0,
-              pair: bool = False) -> RunCheck:  # fmt: skip
+              pair: bool = False, policy: HandlePolicy = EXACT) -> RunCheck:  # fmt: skip
     """Every check of one concurrent run (see the module docstring). ``pair``: the run
-    was on a cross-runtime pair (per-runtime counts, each op through its ``via``)."""
+    was on a cross-runtime pair (per-runtime counts, each op through its ``via``).
+    ``policy``: what the target promises about its handle values
+    (:mod:`fuzzharness.contract.handles`): exact values are predicted by the model;
+    opaque ones are learned from the run, each op's value names whatever resource the
+    target issued it for, and reissued values follow the declared reuse rule."""
     problems: list[Problem] = []
     cfg = program.config
+    opaque = policy.opaque
     if run.init_status != Status.OK:
         problems.append(Problem("divergence", "fh_init", "status", f"init returned {run.init_status}"))
         return RunCheck(None, problems, [], (0, 0), {})
-    model, pool = _setup_model(program, run, problems, pair)
+    setup = _opaque_setup if opaque else _setup_model
+    model, pool = setup(program, run, problems, pair, policy)
     if problems:
         return RunCheck(None, problems, [], (0, 0), {})
+    # The target's own values: the pool as the worker saw it, and each thread's producers.
+    pool_values = [rec.out if rec.status == Status.OK else 0
+                   for op, rec in zip(program.setup, run.setup) if op.produces_handle]  # fmt: skip
+    produced = [[rec.out if rec.status == Status.OK else 0 for op, rec in zip(ops, recs) if op.produces_handle]
+                for ops, recs in zip(program.threads, run.threads)]  # fmt: skip
+    value_of: dict[Any, int] = {("h", k): v for k, v in enumerate(pool_values)}
+    value_of.update({("l", t, j): v for t, values in enumerate(produced) for j, v in enumerate(values)})
+    # Exact values name one resource each for the whole session: a forged value equal to
+    # one of them is that resource (any other was never issued).
+    key_of_value = {v: key for key, v in value_of.items() if v} if not opaque else {}
+    ever_issued = {v for v in value_of.values() if v}
+    keys_by_value: dict[int, list] = {}
+    for key, v in value_of.items():
+        keys_by_value.setdefault(v, []).append(key)
+
+    def origin_size(key: Any) -> int:
+        """The size a snapshot of ``key`` can copy (a value: the largest resource issued it)."""
+        if key[0] != "v":
+            return sizes.get(key, 0)
+        owners = keys_by_value.get(key[1], []) if key[1] else []
+        return max((sizes.get(k, cfg.max_resource_bytes) for k in owners), default=0)
 
     initial: dict = {}
-    roots: dict = {}
+    bindings: dict[int, Any] = {}
+    components = _Components()
     sizes: dict = {}
     for k, handle in enumerate(pool):
         key = ("h", k)
-        roots[key] = key
+        components.find(key)
+        if opaque and pool_values[k]:
+            bindings[pool_values[k]] = key  # a later pool key issued the same value: it names that one
+            components.union(("v", pool_values[k]), key)
         if not handle:  # the setup's create/snapshot failed: hK is 0, INVALID_HANDLE
             sizes[key] = 0
             continue
         res = model.live.get(handle & 0xFFFF_FFFF) if handle else None
         alive = res is not None and (model.generations[handle & 0xFFFF_FFFF] == handle >> 32)
         counts = (res.counts["owner"], res.counts["foreign"]) if alive else (0, 0)
-        initial[key] = (True, counts, bytes(res.data), res.read_only) if alive else (False, (0, 0), b"", False)
-        sizes[key] = len(res.data) if res is not None else 0
+        initial[key] = (True, counts, _contents(res.data), res.read_only) if alive else (False, (0, 0), b"", False)
+        sizes[key] = res.data.size if res is not None else 0
 
     history: list[Operation] = []
     labels: dict[int, str] = {}
-    issued: list[tuple[int, str]] = [(h, f"setup h{k}") for k, h in enumerate(pool) if h]
+    aliased: set[int] = set()  # ops reported as handle_alias: left out of the linearizability check
+    issued: list[tuple[int, str]] = [(h, f"setup h{k}") for k, h in enumerate(pool_values if opaque else pool) if h]
     producers = len(pool)
     worst_bytes = sum(sizes.values())
     for t, (ops, recs) in enumerate(zip(program.threads, run.threads)):
@@ -377,20 +624,34 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
             fn = op_name(op)
             operand = getattr(op, "handle", None)
             key = None
-            if isinstance(operand, Ref):
+            forged = isinstance(operand, (Raw, Tweak))
+            value = None if operand is None else _handle_value(operand, pool_values, produced[t])
+            if value is not None and opaque:
+                key = ("v", value)
+            elif isinstance(operand, Ref):
                 key = ("h", operand.index)
             elif isinstance(operand, Local):
                 key = ("l", t, operand.index)
+            elif forged:
+                key = key_of_value.get(value, ("v", value))
+            if key is not None:
+                components.find(key)
             new_key = None
+            out_value = None
             if op.produces_handle:
                 new_key = ("l", t, local)
-                roots[new_key] = new_key if key is None else roots[key]
-                sizes[new_key] = op.size if isinstance(op, Create) else sizes.get(key, 0)
+                components.find(new_key)
+                if key is not None:  # a snapshot belongs to its origin's partition
+                    components.union(new_key, key)
+                sizes[new_key] = op.size if isinstance(op, Create) else origin_size(key)
                 worst_bytes += sizes[new_key]
                 producers += 1
                 local += 1
                 if rec.status == Status.OK:
                     issued.append((rec.out, f"T{t} #{i} {thread_op_text(op, local - 1)}"))
+                    if opaque:
+                        out_value = rec.out
+                        components.union(("v", rec.out), new_key)
             if isinstance(op, Create):
                 args: tuple = (op.size,)
             elif isinstance(op, Write):
@@ -400,12 +661,12 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
             else:
                 args = ()
             if rec.status == Status.OK:
-                value = rec.data if isinstance(op, Read) else (rec.out, rec.refs, rec.read_only) if isinstance(op, Info) else None
+                result = rec.data if isinstance(op, Read) else (rec.out, rec.refs, rec.read_only) if isinstance(op, Info) else out_value
             else:
-                value = None
+                result = None
             op_id = len(history)
             inp = (fn, key, args, new_key, op.via or "foreign") if pair else (fn, key, args, new_key)
-            history.append(Operation(t, inp, (rec.status, value), rec.t_invoke, rec.t_return, op_id))
+            history.append(Operation(t, inp, (rec.status, result), rec.t_invoke, rec.t_return, op_id))
             labels[op_id] = f"T{t} #{i} {thread_op_text(op, local - 1 if op.produces_handle else local)}"
             if rec.status == Status.PANIC:
                 problems.append(Problem("panic", _FUNCTION[fn], "status", f"T{t} `{labels[op_id]}` returned PANIC"))
@@ -415,37 +676,66 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
                 problem = _message_problem(_FUNCTION[fn], rec, with_handle=key is not None)
                 if problem:
                     problems.append(Problem("divergence", _FUNCTION[fn], "message", f"T{t} `{labels[op_id]}`: {problem}"))
-    # Epilogue infos: one per key, on the epilogue "thread" (after every join).
+            elif value is not None and (forged or opaque) and value not in ever_issued:
+                aliased.add(op_id)
+                problems.append(Problem("handle_alias", _FUNCTION[fn], "status",
+                                        f"`{labels[op_id]}`: value {value:#x} was never issued by the target "
+                                        f"in this session (forged or a failed producer's 0), yet the call returned OK"))  # fmt: skip
+    # Epilogue infos: one per key, on the epilogue "thread" (after every join); an opaque
+    # target's infos name values (two keys may share one, reissued after a death).
     n_threads = len(program.threads)
     epilogue_infos = run.epilogue[: len(run.epilogue_keys)]
-    alive_keys = []
+    alive: dict[Any, int] = {}
     for key, rec in zip(run.epilogue_keys, epilogue_infos):
+        node = ("v", value_of.get(key, 0)) if opaque else key
+        components.find(node)
         op_id = len(history)
         value = (rec.out, rec.refs, rec.read_only) if rec.status == Status.OK else None
-        history.append(Operation(EPILOGUE_CLIENT, ("info", key, (), None), (rec.status, value), rec.t_invoke, rec.t_return, op_id))
+        history.append(Operation(EPILOGUE_CLIENT, ("info", node, (), None), (rec.status, value), rec.t_invoke, rec.t_return, op_id))
         labels[op_id] = f"epilogue info {_key_text(key)}"
         if rec.status == Status.OK:
-            alive_keys.append((key, rec.out))
+            alive[node] = rec.out
 
     capacity_ok = producers + 0 <= cfg.capacity
     bytes_ok = worst_bytes <= cfg.max_total_bytes and max(sizes.values(), default=0) <= cfg.max_resource_bytes
     exhaustion_possible = not (capacity_ok and bytes_ok)
-    verdict = check(ownership_model(initial, roots, exhaustion_possible), history, timeout)
+    roots = components.roots()
+    # An op that reached a resource through a value never issued is a finding of its own;
+    # what it did there is unknowable, so the rest is checked without it.
+    checked = [op for op in history if op.id not in aliased] if aliased else history
+    verdict = check(ownership_model(initial, roots, exhaustion_possible, policy, bindings), checked, timeout)
 
-    # Handles issued in the run: distinct, well formed.
-    seen: dict[int, str] = {}
-    for value, where in issued:
-        if value >> 32 == 0 or (value & 0xFFFF_FFFF) >= cfg.capacity:
-            problems.append(Problem("divergence", "fh_create", "value", f"{where} returned malformed handle {value:#x}"))
-        elif value in seen:
-            problems.append(Problem("divergence", "fh_create", "value",
-                                    f"{where} returned handle {value:#x}, already issued by {seen[value]} (ABA)"))  # fmt: skip
-        seen.setdefault(value, where)
-    problems += _epilogue_problems(program, run, pool, issued, alive_keys)
+    problems += _issued_problems(issued, cfg.capacity, policy)
+    problems += _epilogue_problems(program, run, issued, list(alive.items()))
     return RunCheck(verdict, problems, history, overlap_fraction(history, roots, n_threads), labels)
 
 
-def _epilogue_problems(program, run, pool, issued, alive_keys) -> list[Problem]:
+def _issued_problems(issued: list[tuple[int, str]], capacity: int, policy: HandlePolicy) -> list[Problem]:
+    """Handles issued in the run. Exact: distinct and well formed (generation >= 1, slot
+    below capacity). Opaque: non-zero, and, unless ``reuse = "after-death"``, never
+    issued twice (ABA); whether a reissued value's earlier resource was dead by then is
+    the linearizability model's business (a value is distinct among live ones)."""
+    problems = []
+    seen: dict[int, str] = {}
+    for value, where in issued:
+        function = "fh_snapshot" if " = snapshot " in where else "fh_create"
+        if not policy.opaque:
+            if value >> 32 == 0 or (value & 0xFFFF_FFFF) >= capacity:
+                problems.append(Problem("divergence", "fh_create", "value", f"{where} returned malformed handle {value:#x}"))
+            elif value in seen:
+                problems.append(Problem("divergence", "fh_create", "value",
+                                        f"{where} returned handle {value:#x}, already issued by {seen[value]} (ABA)"))  # fmt: skip
+        elif value == 0:
+            problems.append(Problem("divergence", function, "value", f"{where} returned OK with handle 0"))
+        elif value in seen and not policy.reuse_after_death:
+            problems.append(Problem("aba", function, "value",
+                                    f"{where} returned handle {value:#x}, already issued by {seen[value]} "
+                                    f"(ABA: the target declares reuse = \"never\")"))  # fmt: skip
+        seen.setdefault(value, where)
+    return problems
+
+
+def _epilogue_problems(program, run, issued, alive_keys) -> list[Problem]:
     problems = []
     deferred = program.config.strategy == "deferred"
     tail = run.epilogue[len(run.epilogue_keys) :]

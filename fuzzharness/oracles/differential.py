@@ -28,6 +28,7 @@ single targets with single targets, as before.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
@@ -129,8 +130,13 @@ def _expected_trace(program: Program, pair: bool) -> tuple[Observation, ...]:
     return tuple(run_program(program, ModelBackend(pair), deferred_strategy=1))
 
 
-@functools.lru_cache(maxsize=None)
 def _registered_policies() -> dict[str, HandlePolicy]:
+    return _policies_of(os.environ.get("FUZZHARNESS_REGISTRY", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _policies_of(user_registry: str) -> dict[str, HandlePolicy]:
+    """Policies of the bundled registry plus ``user_registry`` (cached per user registry)."""
     try:
         from fuzzharness.contract.registry import load_registry
 
@@ -145,8 +151,12 @@ def policy_of(name: str, policies: Mapping[str, HandlePolicy] | None = None) -> 
     return (policies if policies is not None else _registered_policies()).get(name, EXACT)
 
 
-@functools.lru_cache(maxsize=None)
 def _registered_pairs() -> frozenset[str]:
+    return _pairs_of(os.environ.get("FUZZHARNESS_REGISTRY", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs_of(user_registry: str) -> frozenset[str]:
     try:
         from fuzzharness.contract.registry import load_registry
 
@@ -265,11 +275,20 @@ def _comparable(value: Any, deferred: bool) -> Any:
     return value
 
 
+def _handle_error_class(status: int | None) -> int | None:
+    """INVALID_HANDLE and STALE_HANDLE as one status, for targets that may not tell them apart."""
+    return Status.STALE_HANDLE if status == Status.INVALID_HANDLE else status
+
+
 def check_between(
-    steps: list[Step], deferred: bool, a: tuple[str, list[Observation]], b: tuple[str, list[Observation]]
+    steps: list[Step], deferred: bool, a: tuple[str, list[Observation]], b: tuple[str, list[Observation]],
+    invalid_or_stale: bool = False,
 ) -> Divergence | None:
-    """The first step where two targets' traces differ (statuses and outputs)."""
+    """The first step where two targets' traces differ (statuses and outputs);
+    ``invalid_or_stale``: one of them declares INVALID and STALE indistinguishable."""
     (name_a, trace_a), (name_b, trace_b) = a, b
+    same = (lambda s, t: _handle_error_class(s) == _handle_error_class(t)) if invalid_or_stale else (
+        lambda s, t: s == t)
     for i in range(max(len(trace_a), len(trace_b))):
         if i >= len(trace_a) or i >= len(trace_b):
             return Divergence(
@@ -279,7 +298,7 @@ def check_between(
                 status_name(trace_b[i].status if i < len(trace_b) else None),
             )  # fmt: skip
         x, y = trace_a[i], trace_b[i]
-        if x.status != y.status or _comparable(x.value, deferred) != _comparable(y.value, deferred):
+        if not same(x.status, y.status) or _comparable(x.value, deferred) != _comparable(y.value, deferred):
             return Divergence(
                 name_b, name_a, i, steps[i].function, steps[i].label,
                 "status" if x.status != y.status else "value",
@@ -321,15 +340,19 @@ def check_program(
             divs = divergences_from_model(target, steps, list(expected), trace, go_on)
             comparable = trace
         if not divs:
-            clean.setdefault(tuple(_projection(o) for o in expected), []).append((target, comparable))
+            # Grouped by what the model predicts, INVALID and STALE as one where a member
+            # may not tell them apart (compared as such, below).
+            key = tuple((_handle_error_class(s), v) for s, v in map(_projection, expected))
+            clean.setdefault(key, []).append((target, comparable))
         found += divs
     # Targets are compared with each other only where their models predict the same
     # trace: a pair and a single-runtime target can disagree by design, and a forged
     # value can name a live resource in one handle system and nothing in another.
     deferred = program.config.strategy == "deferred"
     for group in clean.values():
+        lenient = any(policy_of(name, policies).invalid_or_stale for name, _ in group)
         for i in range(1, len(group)):
-            div = check_between(steps, deferred, group[0], group[i])
+            div = check_between(steps, deferred, group[0], group[i], lenient)
             if div is not None:
                 found.append(div)
     return found

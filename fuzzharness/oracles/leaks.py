@@ -169,8 +169,12 @@ class _ProbeBackend:
     def __init__(self, library: Any, program: Program) -> None:
         self.library = library
         self.program = program
+        self.steps = steps_of(program)
+        #: the call before which the infos are taken: the epilogue's quiesce
+        self.epilogue = len(self.steps) - 3
         self.calls = 0
-        self.handles: list[int] = []
+        #: the latest value of each hK (a repeat's body produces one per iteration; 0: failed)
+        self.handles: list[int] = [0] * program.handle_producers
         self.infos: list[tuple[int, int, str | None]] | None = None
 
     def last_error(self) -> str | None:
@@ -182,14 +186,15 @@ class _ProbeBackend:
         def call(*args: Any, **via: Any) -> Any:
             index = self.calls
             self.calls += 1
-            if index == 1 + len(self.program.ops) and self.infos is None:
+            if index == self.epilogue and self.infos is None:
                 self.infos = []
                 for h in self.handles:
                     status, info = self.library.info(h)
                     self.infos.append((h, int(status), str(info) if info is not None else None))
             status, value = method(*args, **via)
-            if 1 <= index <= len(self.program.ops) and self.program.ops[index - 1].produces_handle:
-                self.handles.append(value if status == Status.OK else 0)
+            produces = self.steps[index].produces if index < len(self.steps) else None
+            if produces is not None:
+                self.handles[produces] = value if status == Status.OK else 0
             return status, value
 
         return call
@@ -207,9 +212,14 @@ def probe_program(
 
 
 def _producers(program: Program) -> list[tuple[int, str]]:
-    """(op index, op text) of each handle-producing op, in handle order."""
-    steps = steps_of(program)
-    return [(i, steps[i + 1].label) for i, op in enumerate(program.ops) if op.produces_handle]
+    """(call index, call text) of the last call producing each hK, in handle order: the
+    op's position for a program of plain ops (the calls after init, restarts and repeat
+    iterations counted one by one otherwise)."""
+    last: dict[int, tuple[int, str]] = {}
+    for i, step in enumerate(steps_of(program)):
+        if step.produces is not None:
+            last[step.produces] = (i - 1, step.label)
+    return [last.get(k, (-1, f"h{k}")) for k in range(program.handle_producers)]
 
 
 def _model_handles(program: Program, pair: bool = False) -> tuple[list[int], list[bool]]:

@@ -225,7 +225,7 @@ _NOISE = re.compile(
 )
 # Project code: the shims' sources (Go with -trimpath: fuzzharness/go_shim/...; Rust: the
 # crate's own files are relative, src/..., dependencies' are absolute).
-_PROJECT_FILE = re.compile(r"(rust_shim|go_shim)/|^src/")
+_PROJECT_FILE = re.compile(r"(rust_shim|go_shim|kits/rust|kits/go)/|^src/")
 _PROJECT_FUNC = re.compile(
     r"^(fuzzharness_rust::|<fuzzharness_rust::|fh_|_cgoexp_|main\.|fuzzharness/go_shim|table\.|\(\*?table\)|"
     r"fuzzharness_)"

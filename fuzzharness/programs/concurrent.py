@@ -10,8 +10,12 @@ replays:
   start barrier. A thread names pool handles ``hK`` and the handles it produced
   itself ``lK`` (K-th create/snapshot of *that thread*). Thread ops are
   ``create``, ``snapshot``, ``acquire``, ``release``, ``write``, ``read`` and
-  ``info``: ``stats`` is not linearizable by contract while calls run, and
-  forged handles are the sequential fuzzer's business;
+  ``info``: ``stats`` is not linearizable by contract while calls run. A thread op
+  may also name a *forged* value: ``hK^mask`` (pool handle K with bits flipped, as
+  the worker resolved it on that target: each target's own value) or a raw value
+  ``0x...``. The generator writes them only when asked (``forged``, see
+  :func:`forge`: reads and infos, which change nothing); the checker treats a forged
+  value as the resource it equals, if any, and otherwise as never issued;
 * **epilogue** (implied, not written) -- after every thread joined: ``info`` on
   every pool handle and every handle a thread produced, ``stats``,
   ``quiesce``, ``stats``, then ``shutdown``: the final states are checked.
@@ -32,6 +36,7 @@ text form with ``parse_text(to_text(p)) == p``; parse errors are
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
@@ -75,6 +80,7 @@ __all__ = [
     "native_threads",
     "thread_op_text",
     "assign_vias",
+    "forge",
     "TEXT_HEADER",
     "THREAD_OPS",
 ]
@@ -143,8 +149,13 @@ def _validate_thread(ops: tuple[Op, ...], pool: int, thread: int) -> None:
             raise ValueError(f"{where}: h{handle.index} is not a pool handle (the setup produces {pool})")
         elif isinstance(handle, Local) and not 0 <= handle.index < local:
             raise ValueError(f"{where}: l{handle.index} names no earlier create/snapshot of this thread")
-        elif handle is not None and not isinstance(handle, (Ref, Local)):
-            raise ValueError(f"{where}: threads name handles hK (pool) or lK (own)")
+        elif isinstance(handle, Tweak) and not (0 <= handle.index < pool and 0 <= handle.mask < 1 << 64):
+            raise ValueError(f"{where}: h{handle.index}^{handle.mask:#x} forges from no pool handle (the setup "
+                             f"produces {pool}) or its mask does not fit in 64 bits")  # fmt: skip
+        elif isinstance(handle, Raw) and not 0 <= handle.value < 1 << 64:
+            raise ValueError(f"{where}: raw handle does not fit in 64 bits")
+        elif handle is not None and not isinstance(handle, (Ref, Local, Tweak, Raw)):
+            raise ValueError(f"{where}: threads name handles hK (pool), lK (own), hK^mask or raw values")
         if isinstance(op, Write) and (len(op.data) > MAX_WRITE_LEN or not 0 <= op.offset < 1 << 64):
             raise ValueError(f"{where}: write out of range")
         if isinstance(op, Read) and (not 0 <= op.length <= MAX_READ_LEN or not 0 <= op.offset < 1 << 64):
@@ -207,8 +218,8 @@ def _parse_thread_line(line: str, produced: int) -> Op:
     handle = getattr(op, "handle", None)
     if isinstance(handle, Ref) and handle.index >= marker:
         op = type(op)(Local(handle.index - marker), *[getattr(op, f) for f in op.__dataclass_fields__ if f != "handle"])
-    elif isinstance(handle, (Raw, Tweak)):
-        raise ValueError("threads name handles hK (pool) or lK (own), not raw values")
+    elif isinstance(handle, Tweak) and handle.index >= marker:
+        raise ValueError("forged values derive from pool handles (hK^mask), not from a thread's own lK")
     if op.produces_handle and not labelled:
         raise ValueError(f"a create/snapshot in a thread is labelled l{produced}")
     return op
@@ -347,8 +358,9 @@ def native_threads(program: ConcurrentProgram) -> list[list]:
 
 
 def generate(
-    rng: random.Random, threads: int = 4, ops_per_thread: int = 200, strategy: str | None = None, vias: bool = False
-) -> ConcurrentProgram:
+    rng: random.Random, threads: int = 4, ops_per_thread: int = 200, strategy: str | None = None, vias: bool = False,
+    forged: bool = False,
+) -> ConcurrentProgram:  # fmt: skip
     """A random concurrent program over a small pool of shared handles, so that
     threads collide: acquire/release pairs (and now and then an unbalanced
     release that kills a pool resource under the others' feet), whole-resource
@@ -360,6 +372,8 @@ def generate(
 
     ``vias``: route ops through both runtimes of a cross-runtime pair (:func:`assign_vias`,
     drawn after everything else, so the ops and schedule of a seed do not change).
+    ``forged``: turn some reads and infos into ops on forged values (:func:`forge`, drawn
+    last: everything else of a seed stays the same).
     """
     if rng.random() < CHURN_SHARE:
         pool, size, setup, thread_lists = _churn(rng, threads, ops_per_thread)
@@ -377,7 +391,36 @@ def generate(
     schedule = Schedule(seed=rng.getrandbits(32))
     if vias:
         setup, thread_lists = assign_vias(random.Random(rng.getrandbits(64)), setup, thread_lists)
+    if forged:
+        thread_lists = forge(random.Random(rng.getrandbits(64)), thread_lists)
     return ConcurrentProgram(config, tuple(setup), tuple(thread_lists), schedule)
+
+
+#: Share of a thread's reads and infos on pool handles that :func:`forge` turns forged.
+FORGE_RATE = 0.04
+#: Bits a forged ``hK^mask`` flips: low index bits, the contract layout's generation, the top.
+_FORGE_BITS = (0, 1, 2, 32, 33, 40, 63)
+
+
+def forge(rng: random.Random, threads: list[tuple[Op, ...]], rate: float = FORGE_RATE) -> list[tuple[Op, ...]]:
+    """``threads`` with some reads and infos of pool handles made on forged values instead:
+    mostly ``hK^mask`` (the target's own value with a bit flipped, as the sequential
+    fuzzer forges: it may equal another live handle, which the op then names), now and
+    then a raw value. Only ops that change nothing, so the generator's balance of
+    references holds whatever a forged value names."""
+    out = []
+    for ops in threads:
+        new_ops = []
+        for op in ops:
+            if isinstance(op, (Read, Info)) and isinstance(op.handle, Ref) and rng.random() < rate:
+                if rng.random() < 0.85:
+                    handle: Tweak | Raw = Tweak(op.handle.index, 1 << rng.choice(_FORGE_BITS))
+                else:
+                    handle = Raw(rng.choice((0, 1, 1 << 32, (1 << 32) | rng.randrange(16), rng.getrandbits(64))))
+                op = dataclasses.replace(op, handle=handle)
+            new_ops.append(op)
+        out.append(tuple(new_ops))
+    return out
 
 
 def assign_vias(rng: random.Random, setup: list[Op], threads: list[tuple[Op, ...]]) -> tuple[list[Op], list[tuple[Op, ...]]]:

@@ -8,8 +8,7 @@
 
 use std::time::Instant;
 
-use fuzzharness_rust::contract::*;
-use fuzzharness_rust::ctypes::*;
+use fuzzharness_adapter::contract::*;
 use fuzzharness_rust::ffi::*;
 
 /// ns per create + release cycle.

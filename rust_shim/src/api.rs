@@ -16,16 +16,19 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::buffer::{ItemSink, Sink, Source};
-use crate::contract::{
-    FH_ABI_MAJOR, FH_ABI_MINOR, FH_ALREADY_INITIALIZED, FH_NOT_INITIALIZED, FH_UNSUPPORTED,
-};
-use crate::ctypes::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
-use crate::error::{required, Error, Result};
 use crate::last_error;
 use crate::session::Session;
 use crate::sync;
 use crate::table::Side;
+use fuzzharness_adapter::buffer::{ItemSink, Sink, Source};
+use fuzzharness_adapter::contract::{
+    fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats,
+};
+use fuzzharness_adapter::contract::{
+    FH_ABI_MAJOR, FH_ABI_MINOR, FH_ALREADY_INITIALIZED, FH_NOT_INITIALIZED, FH_UNSUPPORTED,
+};
+use fuzzharness_adapter::error::{naming, required, Error, Result};
+use fuzzharness_adapter::last_error::copy_message;
 
 static SESSION: RwLock<Option<Arc<Session>>> = RwLock::new(None);
 
@@ -89,18 +92,6 @@ pub fn create_as(side: Side, size: u64, out: Option<&mut u64>) -> Result<()> {
         let out = required(out, "out")?;
         *out = session.create_as(side, size)?;
         Ok(())
-    })
-}
-
-/// Every error about a handle names it (the header's Errors rule): adds
-/// "handle 0x...: " in front of a message that does not mention it yet.
-fn naming<T>(handle: u64, result: Result<T>) -> Result<T> {
-    result.map_err(|e| {
-        if e.message().contains(&format!("{handle:#x}")) {
-            e
-        } else {
-            e.context(format_args!("handle {handle:#x}"))
-        }
     })
 }
 
@@ -227,20 +218,11 @@ pub fn attach_backend(backend: Option<&fh_backend>) -> Result<()> {
     ))
 }
 
-/// `fh_last_error`: the calling thread's message, NUL-terminated and
-/// truncated to `buf.byte_len() - 1` bytes; its full length to `out_len`.
+/// `fh_last_error`: the calling thread's message ([`last_error::get`]),
+/// NUL-terminated and truncated to `buf.byte_len() - 1` bytes; its full
+/// length to `out_len`.
 pub fn last_error<'a>(buf: Option<impl Sink<'a>>, out_len: Option<&mut usize>) -> Result<()> {
-    let out_len = required(out_len, "out_len")?;
-    let buf = required(buf, "buf")?;
-    let message = last_error::get();
-    if let Some(room) = buf.byte_len().checked_sub(1) {
-        let n = message.len().min(room);
-        let dst = buf.into_prefix(n + 1);
-        dst[..n].copy_from_slice(&message.as_bytes()[..n]);
-        dst[n] = 0;
-    }
-    *out_len = message.len();
-    Ok(())
+    copy_message(&last_error::get(), buf, out_len)
 }
 
 /// `fh_test_set_mutant`, with `bugs` the boundary's real memory errors.

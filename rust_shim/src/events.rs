@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::ctypes::fh_reclaim_event;
+use fuzzharness_adapter::contract::fh_reclaim_event;
 
 /// Events a session's ring holds before it drops new ones.
 pub const RING_CAPACITY: usize = 65_536;

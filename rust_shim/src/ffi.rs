@@ -1,20 +1,22 @@
 //! The C ABI: the `extern "C"` exports of `fuzzharness_decls.h`, and the
 //! only module of the crate with `unsafe`. The top layer: nothing in the
-//! crate uses it (the `#[repr(C)]` structs it passes are in
-//! [`crate::ctypes`], at the bottom).
+//! crate uses it (the `#[repr(C)]` structs it passes are the adapter kit's,
+//! [`fuzzharness_adapter::contract`]).
 //!
 //! Every export has the header's name, parameter names and types, returns an
 //! `fh_status` (`i32`) and runs its whole body inside `ffi_boundary!`
 //! (as do the backend table's `foreign_*` entries, which are NOT exported:
 //! they are reached only through `fh_backend_table`'s function pointers, so
 //! the library's exported symbols stay exactly the header's functions):
-//! a panic is caught there and becomes `FH_PANIC` with the message
+//! the kit's panic boundary ([`fuzzharness_adapter::boundary`]): a panic is
+//! caught there and becomes `FH_PANIC` with the message
 //! `"fh_xxx: panic: <payload>"`, and an error becomes its status with the
 //! message `"fh_xxx: <reason>"` as the calling thread's last error. Pointers
 //! become `Option`s here and are checked by [`crate::api`] in the header's
-//! order (session first, NULL second). Byte buffers become `RawIn` and
-//! `RawOut`, which create a slice only once the safe layer has checked the
-//! length, so a bogus length is reported, never dereferenced.
+//! order (session first, NULL second). Byte buffers become the kit's
+//! [`Input`], [`Output`] and [`Items`], which create a slice only once the
+//! safe layer has checked the length, so a bogus length is reported, never
+//! dereferenced.
 //!
 //! Also here: the call of the foreign runtime's collector registered through
 //! the backend table, and (`mutants` builds) the real memory errors of the
@@ -26,171 +28,37 @@
 //! exclusively usable for the call, as C would require: structs of the
 //! declared type, and byte buffers of at least the declared length.
 
-use std::any::Any;
 use std::ffi::c_char;
-use std::marker::PhantomData;
-use std::panic::{self, AssertUnwindSafe};
-use std::slice;
 use std::sync::Mutex;
 
+use fuzzharness_adapter::boundary;
+use fuzzharness_adapter::ffi::{Input, Items, Output};
+
 use crate::api;
-use crate::buffer::{ItemSink, Sink, Source};
 use crate::clock::monotonic_ns;
-use crate::contract::{FH_ABI_MAJOR, FH_ABI_MINOR, FH_OK, FH_PANIC};
-use crate::ctypes::{fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
-use crate::error::Result;
 use crate::last_error;
 #[cfg(feature = "mutants")]
 use crate::mutants::{MemoryBugs, RawBytes};
 use crate::sync::lock;
 use crate::table::Side;
+use fuzzharness_adapter::contract::{
+    fh_backend, fh_config, fh_reclaim_event, fh_resource_info, fh_stats,
+};
+use fuzzharness_adapter::contract::{FH_ABI_MAJOR, FH_ABI_MINOR};
+use fuzzharness_adapter::error::Result;
 
-/// Runs the body of the export `$function` (a `Result<()>` expression),
-/// catching any panic, and returns its `fh_status`; records the last error.
+/// Runs the body of the export `$function` (a `Result<()>` expression)
+/// inside the kit's panic boundary and returns its `fh_status`; records the
+/// last error through [`last_error::set`] (which the `SHARED_LAST_ERROR`
+/// mutant redirects).
 macro_rules! ffi_boundary {
     ($function:literal, $body:expr) => {
-        match panic::catch_unwind(AssertUnwindSafe(|| -> Result<()> { $body })) {
-            Ok(Ok(())) => FH_OK,
-            Ok(Err(error)) => {
-                last_error::set(format!("{}: {}", $function, error.message()));
-                error.status()
-            }
-            Err(payload) => {
-                last_error::set(format!(
-                    "{}: panic: {}",
-                    $function,
-                    panic_message(payload.as_ref())
-                ));
-                FH_PANIC
-            }
-        }
+        boundary::status(
+            $function,
+            boundary::catch(|| -> Result<()> { $body }),
+            last_error::set,
+        )
     };
-}
-
-/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else {
-        "non-string panic payload"
-    }
-}
-
-/// A caller's input buffer (`data`, `len`).
-struct RawIn<'a> {
-    ptr: *const u8,
-    len: usize,
-    _caller: PhantomData<&'a [u8]>,
-}
-
-impl RawIn<'_> {
-    /// `None` when `ptr` is NULL with a non-zero `len` (`FH_NULL_ARGUMENT`).
-    ///
-    /// # Safety
-    /// A non-NULL `ptr` must be valid for reads of `len` bytes during the call.
-    unsafe fn new(ptr: *const u8, len: usize) -> Option<Self> {
-        (!ptr.is_null() || len == 0).then_some(Self {
-            ptr,
-            len,
-            _caller: PhantomData,
-        })
-    }
-}
-
-impl<'a> Source<'a> for RawIn<'a> {
-    fn byte_len(&self) -> usize {
-        self.len
-    }
-
-    fn into_slice(self) -> &'a [u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: non-NULL (checked in `new`) and valid for `len` bytes (the
-        // contract of `new`); the safe layer calls this only for a length that
-        // fits in a resource, so `len <= isize::MAX`.
-        unsafe { slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-/// A caller's output buffer (`buf`, `len` or `cap`).
-struct RawOut<'a> {
-    ptr: *mut u8,
-    len: usize,
-    _caller: PhantomData<&'a mut [u8]>,
-}
-
-impl RawOut<'_> {
-    /// `None` when `ptr` is NULL with a non-zero `len` (`FH_NULL_ARGUMENT`).
-    ///
-    /// # Safety
-    /// A non-NULL `ptr` must be valid for writes of `len` bytes during the
-    /// call, and not otherwise accessed during it.
-    unsafe fn new(ptr: *mut u8, len: usize) -> Option<Self> {
-        (!ptr.is_null() || len == 0).then_some(Self {
-            ptr,
-            len,
-            _caller: PhantomData,
-        })
-    }
-}
-
-impl<'a> Sink<'a> for RawOut<'a> {
-    fn byte_len(&self) -> usize {
-        self.len
-    }
-
-    fn into_prefix(self, n: usize) -> &'a mut [u8] {
-        assert!(n <= self.len, "prefix {n} of a {}-byte buffer", self.len);
-        if n == 0 {
-            return &mut [];
-        }
-        // SAFETY: non-NULL (n > 0, checked in `new`), valid and exclusive for
-        // `len >= n` bytes (the contract of `new`); the safe layer asks only
-        // for a length that fits in a resource or a message.
-        unsafe { slice::from_raw_parts_mut(self.ptr, n) }
-    }
-}
-
-/// A caller's array of `cap` items of `T` to fill (`fh_drain_reclaim_events`).
-struct RawItems<'a, T> {
-    ptr: *mut T,
-    cap: usize,
-    _caller: PhantomData<&'a mut [T]>,
-}
-
-impl<T> RawItems<'_, T> {
-    /// `None` when `ptr` is NULL with a non-zero `cap` (`FH_NULL_ARGUMENT`).
-    ///
-    /// # Safety
-    /// A non-NULL `ptr` must be valid and aligned for writes of `cap` items
-    /// during the call, and not otherwise accessed during it.
-    unsafe fn new(ptr: *mut T, cap: usize) -> Option<Self> {
-        (!ptr.is_null() || cap == 0).then_some(Self {
-            ptr,
-            cap,
-            _caller: PhantomData,
-        })
-    }
-}
-
-impl<'a, T> ItemSink<'a, T> for RawItems<'a, T> {
-    fn item_capacity(&self) -> usize {
-        self.cap
-    }
-
-    fn into_items(self, n: usize) -> &'a mut [T] {
-        assert!(n <= self.cap, "prefix {n} of a {}-item buffer", self.cap);
-        if n == 0 {
-            return &mut [];
-        }
-        // SAFETY: non-NULL (n > 0, checked in `new`), valid, aligned and
-        // exclusive for `cap >= n` items (the contract of `new`); `n` is the
-        // number of items the library holds, so the slice fits in memory.
-        unsafe { slice::from_raw_parts_mut(self.ptr, n) }
-    }
 }
 
 /// The foreign runtime's collector, registered through `set_collector`
@@ -287,7 +155,7 @@ pub extern "C" fn fh_release(handle: u64) -> i32 {
 pub unsafe extern "C" fn fh_write(handle: u64, offset: u64, data: *mut u8, len: usize) -> i32 {
     ffi_boundary!("fh_write", {
         // SAFETY: NULL or valid for `len` bytes (module contract); only read.
-        api::write(handle, offset, unsafe { RawIn::new(data, len) })
+        api::write(handle, offset, unsafe { Input::from_raw(data, len) })
     })
 }
 
@@ -299,7 +167,7 @@ pub unsafe extern "C" fn fh_write(handle: u64, offset: u64, data: *mut u8, len: 
 pub unsafe extern "C" fn fh_read(handle: u64, offset: u64, buf: *mut u8, len: usize) -> i32 {
     ffi_boundary!("fh_read", {
         // SAFETY: NULL or valid for `len` bytes (module contract).
-        api::read(handle, offset, unsafe { RawOut::new(buf, len) })
+        api::read(handle, offset, unsafe { Output::from_raw(buf, len) })
     })
 }
 
@@ -365,7 +233,7 @@ pub extern "C" fn fh_quiesce() -> i32 {
 pub unsafe extern "C" fn fh_last_error(buf: *mut c_char, cap: usize, out_len: *mut usize) -> i32 {
     ffi_boundary!("fh_last_error", {
         // SAFETY: NULL or valid for `cap` bytes, and NULL or valid (module contract).
-        let (buf, out_len) = unsafe { (RawOut::new(buf.cast::<u8>(), cap), out_len.as_mut()) };
+        let (buf, out_len) = unsafe { (Output::from_raw(buf.cast::<u8>(), cap), out_len.as_mut()) };
         api::last_error(buf, out_len)
     })
 }
@@ -385,7 +253,7 @@ pub unsafe extern "C" fn fh_drain_reclaim_events(
     ffi_boundary!("fh_drain_reclaim_events", {
         // SAFETY: NULL or valid for `cap` events, NULL or valid (module contract).
         let (buf, out_n, dropped) =
-            unsafe { (RawItems::new(buf, cap), out_n.as_mut(), dropped.as_mut()) };
+            unsafe { (Items::from_raw(buf, cap), out_n.as_mut(), dropped.as_mut()) };
         api::drain_reclaim_events(buf, out_n, dropped)
     })
 }

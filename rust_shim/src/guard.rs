@@ -29,8 +29,8 @@
 
 use std::collections::HashMap;
 
-use crate::contract::FH_INVALID_HANDLE;
-use crate::error::{Error, Result};
+use fuzzharness_adapter::contract::FH_INVALID_HANDLE;
+use fuzzharness_adapter::error::{Error, Result};
 
 /// What is owed for one handle.
 #[derive(Debug)]

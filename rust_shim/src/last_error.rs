@@ -1,19 +1,17 @@
-//! The per-thread last-error message (`fh_last_error`).
+//! The last-error message of the exports (`fh_last_error`).
 //!
-//! Each thread has its own message (thread-local): the boundary in
-//! [`crate::ffi`] replaces it with `"fh_xxx: <reason>"` after every failed
-//! call of the thread, and a successful call never clears it. (The test
-//! mutant `FH_MUTANT_SHARED_LAST_ERROR` replaces the thread-local message by a
-//! process-wide one, see `crate::mutants` (the `mutants` feature).)
+//! The message is the adapter kit's per-thread one
+//! ([`fuzzharness_adapter::last_error`]): the boundary in [`crate::ffi`]
+//! replaces it with `"fh_xxx: <reason>"` after every failed call of the
+//! thread, and a successful call never clears it. This module only adds the
+//! test mutant `FH_MUTANT_SHARED_LAST_ERROR`, which keeps the message in one
+//! process-wide string instead (see `crate::mutants`, the `mutants` feature):
+//! without the feature both functions are the kit's.
 //!
-//! Kept apart from [`crate::error`] because the mutants, which sit between
-//! the two, use the error type and change where this message is kept.
+//! Kept apart from the error type because the mutants, which sit between the
+//! two, use the error type and change where this message is kept.
 
-use std::cell::RefCell;
-
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-}
+use fuzzharness_adapter::last_error as per_thread;
 
 /// Replaces the calling thread's last-error message.
 ///
@@ -24,8 +22,7 @@ pub fn set(message: String) {
     if crate::mutants::set_shared_last_error(&message) {
         return;
     }
-    // Ignoring the AccessError: during thread teardown there is nobody left to read it.
-    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
+    per_thread::set(message);
 }
 
 /// The calling thread's last-error message ("" if it has had no error).
@@ -34,7 +31,5 @@ pub fn get() -> String {
     if let Some(message) = crate::mutants::shared_last_error() {
         return message;
     }
-    LAST_ERROR
-        .try_with(|last| last.borrow().clone())
-        .unwrap_or_default()
+    per_thread::get()
 }

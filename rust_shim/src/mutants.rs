@@ -66,10 +66,10 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::contract::testing::*;
-use crate::contract::{FH_INVALID_ARGUMENT, FH_UNSUPPORTED};
-use crate::error::{Error, Result};
 use crate::sync::lock;
+use fuzzharness_adapter::contract::{FH_INVALID_ARGUMENT, FH_UNSUPPORTED};
+use fuzzharness_adapter::error::{Error, Result};
+use fuzzharness_adapter::testing::*;
 
 static ACTIVE: AtomicU32 = AtomicU32::new(FH_MUTANT_NONE);
 

@@ -44,16 +44,16 @@ use std::time::{Duration, Instant};
 use crossbeam_epoch::{self as epoch, Guard};
 
 use crate::clock::monotonic_ns;
-use crate::contract::{
+use crate::events::EventRing;
+use crate::resource::Resource;
+use crate::sync::lock;
+use fuzzharness_adapter::contract::fh_reclaim_event;
+use fuzzharness_adapter::contract::{
     FH_RECLAIM_EPOCH, FH_RECLAIM_GO_CLEANUP, FH_RECLAIM_GUARDED, FH_RECLAIM_IMMEDIATE,
     FH_TIMED_OUT, FH_UNSUPPORTED,
 };
-use crate::ctypes::fh_reclaim_event;
-use crate::error::{Error, Result};
-use crate::events::EventRing;
-use crate::resource::Resource;
-use crate::stats::Counters;
-use crate::sync::lock;
+use fuzzharness_adapter::error::{Error, Result};
+use fuzzharness_adapter::ledger::Counters;
 
 /// The strategies this target implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +225,8 @@ impl Reclaimer {
                     id
                 };
                 #[cfg(feature = "mutants")]
-                if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_RECLAIM_NEVER) {
+                if crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_RECLAIM_NEVER)
+                {
                     // The garbage is never collected: it stays pending until
                     // fh_shutdown, and fh_quiesce times out.
                     return;
@@ -335,7 +336,7 @@ mod tests {
         reclaimer.retire(retired(&resource));
         assert_eq!(
             resource.read(1, 0, &mut [0; 4]).unwrap_err().status(),
-            crate::contract::FH_STALE_HANDLE
+            fuzzharness_adapter::contract::FH_STALE_HANDLE
         );
         let stats = reclaimer.counters().to_ffi();
         assert_eq!(

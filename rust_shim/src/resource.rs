@@ -15,9 +15,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use crate::contract::{FH_EXHAUSTED, FH_STALE_HANDLE};
-use crate::error::{Error, Result};
 use crate::sync::{read, write};
+use fuzzharness_adapter::contract::{FH_EXHAUSTED, FH_STALE_HANDLE};
+use fuzzharness_adapter::error::{Error, Result};
 
 type Bytes = Arc<RwLock<Option<Box<[u8]>>>>;
 
@@ -46,7 +46,7 @@ impl Resource {
     /// this resource in errors).
     pub fn snapshot(&self, handle: u64) -> Result<Self> {
         #[cfg(feature = "mutants")]
-        if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_SNAPSHOT_SHARES) {
+        if crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_SNAPSHOT_SHARES) {
             return Ok(Self {
                 size: self.size,
                 read_only: true,

@@ -27,20 +27,21 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::buffer::{Sink, Source};
-use crate::contract::{
-    FH_BOUNDS, FH_EXHAUSTED, FH_FLAG_RECLAIM_EVENTS, FH_INVALID_ARGUMENT, FH_OVERFLOW,
-    FH_READ_ONLY, FH_TIMED_OUT, MAX_CAPACITY,
-};
-use crate::ctypes::{fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
-use crate::error::{Error, Result};
 use crate::events::{EventRing, RING_CAPACITY};
 use crate::guard::Acks;
 use crate::reclaim::{Reclaimer, Retired, Strategy};
 use crate::resource::Resource;
-use crate::stats::Counters;
 use crate::sync::{lock, read, write};
 use crate::table::{Side, Table};
+use fuzzharness_adapter::buffer::{Sink, Source};
+use fuzzharness_adapter::contract::{fh_config, fh_reclaim_event, fh_resource_info, fh_stats};
+use fuzzharness_adapter::contract::{
+    FH_BOUNDS, FH_EXHAUSTED, FH_FLAG_RECLAIM_EVENTS, FH_INVALID_ARGUMENT, FH_OVERFLOW,
+    FH_READ_ONLY, FH_TIMED_OUT,
+};
+use fuzzharness_adapter::error::{Error, Result};
+use fuzzharness_adapter::ledger::Counters;
+use fuzzharness_adapter::ledger::MAX_CAPACITY;
 
 #[cfg(feature = "mutants")]
 mod mutant;
@@ -231,7 +232,7 @@ impl Session {
         #[cfg(feature = "mutants")]
         crate::mutants::on_write(data);
         #[cfg(feature = "mutants")]
-        if crate::mutants::is_active(crate::contract::testing::FH_MUTANT_UNSYNC_WRITER) {
+        if crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_UNSYNC_WRITER) {
             return resource.write_unsynced(handle, range.start, data);
         }
         resource.write(handle, range.start, data)
@@ -443,11 +444,11 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::contract::{
+    use crate::table::handle;
+    use fuzzharness_adapter::contract::{
         FH_INVALID_HANDLE, FH_NOT_HELD, FH_RECLAIM_EPOCH, FH_RECLAIM_GO_CLEANUP,
         FH_RECLAIM_GUARDED, FH_RECLAIM_IMMEDIATE, FH_STALE_HANDLE, FH_UNSUPPORTED,
     };
-    use crate::table::handle;
 
     const STRATEGIES: [u32; 2] = [FH_RECLAIM_IMMEDIATE, FH_RECLAIM_EPOCH];
 

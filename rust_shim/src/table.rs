@@ -25,8 +25,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::contract::{FH_EXHAUSTED, FH_INVALID_HANDLE, FH_NOT_HELD, FH_OVERFLOW, FH_STALE_HANDLE};
-use crate::error::{Error, Result};
+use fuzzharness_adapter::contract::{
+    FH_EXHAUSTED, FH_INVALID_HANDLE, FH_NOT_HELD, FH_OVERFLOW, FH_STALE_HANDLE,
+};
+use fuzzharness_adapter::error::{Error, Result};
 
 /// The runtime a reference belongs to (header: "Per-runtime references").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +319,7 @@ impl<T> Table<T> {
 /// Whether `FH_MUTANT_SKIP_GENERATION` makes a live slot answer older generations.
 #[cfg(feature = "mutants")]
 fn skip_generation() -> bool {
-    crate::mutants::is_active(crate::contract::testing::FH_MUTANT_SKIP_GENERATION)
+    crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_SKIP_GENERATION)
 }
 
 /// Without the `mutants` feature the generation is always checked.
@@ -354,7 +356,7 @@ fn death_threshold() -> u32 {
 /// reaches zero whatever the foreign count.
 #[cfg(feature = "mutants")]
 fn guard_one_side() -> bool {
-    crate::mutants::is_active(crate::contract::testing::FH_MUTANT_GUARD_ONE_SIDE)
+    crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_GUARD_ONE_SIDE)
 }
 
 /// Without the `mutants` feature both counts guard the resource.

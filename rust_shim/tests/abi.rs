@@ -9,8 +9,8 @@ use std::ptr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use fuzzharness_rust::contract::*;
-use fuzzharness_rust::ctypes::*;
+use fuzzharness_adapter::contract::*;
+use fuzzharness_adapter::ledger::MAX_CAPACITY;
 use fuzzharness_rust::ffi::*;
 
 static GLOBAL: Mutex<()> = Mutex::new(());

@@ -14,9 +14,8 @@ use std::sync::{Barrier, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fuzzharness_rust::contract::testing::*;
-use fuzzharness_rust::contract::*;
-use fuzzharness_rust::ctypes::*;
+use fuzzharness_adapter::contract::*;
+use fuzzharness_adapter::testing::*;
 use fuzzharness_rust::ffi::*;
 
 static GLOBAL: Mutex<()> = Mutex::new(());

@@ -99,7 +99,7 @@ def test_missing_library_is_a_clear_error(tmp_path):
         '[targets.ghost.variants.release]\nbuild = ["true"]\nlibrary = "{build}/nope/libghost.so"\n'
     )
     spec = load(registry_file, root=tmp_path)["ghost"]
-    with pytest.raises(TargetNotBuilt, match="fuzzharness build --target ghost"):
+    with pytest.raises(TargetNotBuilt, match="build --target ghost"):
         TargetWorker(spec)
 
 

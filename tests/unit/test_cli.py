@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from fuzzharness.cli import main
+from fuzzharness.cli import COMMANDS, _parser, main
+from fuzzharness.contract.registry import REGISTRY_ENV
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fuzzharness.cli", *args], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k != REGISTRY_ENV}  # the bundled registry alone
+    return subprocess.run([sys.executable, "-m", "fuzzharness.cli", *args], capture_output=True, text=True, timeout=60,
+                          env=env)  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["build", "targets", "fuzz", "repro", "abi-check", "throughput"])
-def test_every_command_has_help(command, capsys):
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_and_takes_a_registry(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
     assert info.value.code == 0
-    assert "usage: fuzzharness " + command in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: fuzzharness " + command in out and "--registry FILE" in out
+
+
+def test_registry_option_before_or_after_the_command():
+    parser = _parser()
+    assert str(parser.parse_args(["--registry", "a.toml", "abi-check"]).registry) == "a.toml"
+    assert str(parser.parse_args(["abi-check", "--registry", "b.toml"]).registry) == "b.toml"
+    assert str(parser.parse_args(["--registry", "a.toml", "abi-check", "--registry", "b.toml"]).registry) == "b.toml"
+    assert not hasattr(parser.parse_args(["abi-check"]), "registry")  # then $FUZZHARNESS_REGISTRY decides
+    args = parser.parse_args(["new-target", "mylib", "--language", "go", "--dir", "x"])
+    assert (args.name, args.language, str(args.dir)) == ("mylib", "go", "x")
 
 
 def test_unknown_target_is_bad_usage():

@@ -219,3 +219,51 @@ thread 0:
   foreign: release h0
   owner: release h0
 """
+
+
+# --------------------------------------------------------------------------- huge resources
+
+
+def test_sparse_contents_read_and_write_like_bytes():
+    import random
+
+    from fuzzharness.oracles.concurrent_model import _read, _Sparse, _write
+
+    rng = random.Random(0)
+    size = 3 * 4096 + 100
+    plain, sparse = bytes(size), _Sparse(size)
+    for _ in range(200):
+        offset = rng.randrange(size)
+        payload = rng.randbytes(rng.randrange(0, min(6000, size - offset) + 1))
+        plain, sparse = _write(plain, offset, payload), _write(sparse, offset, payload)
+        start = rng.randrange(size)
+        length = rng.randrange(0, size - start + 1)
+        assert _read(sparse, start, length) == _read(plain, start, length)
+    assert _write(_Sparse(size), 5, b"\x01") == _write(_Sparse(size), 5, b"\x01")  # states compare by value
+
+
+def test_a_huge_resource_costs_the_checker_nothing():
+    big = 1 << 40
+    program = parse_text(f"""# fuzzharness concurrent program v1
+config capacity=8 strategy=immediate max_resource_bytes={1 << 41} max_total_bytes={1 << 42}
+schedule seed=1
+setup:
+  h0 = create {big}
+  write h0 {big - 2} x"abcd"
+thread 0:
+  read h0 {big - 3} 3
+  l0 = create {big}
+  write l0 {1 << 39} x"ee"
+  read l0 {1 << 39} 2
+""")
+    h0, l0 = 1 << 32, (1 << 32) | 1
+    r = ConcurrentRun(OK, setup=[rec(out=h0), rec(handle=h0)],
+                      threads=[[NativeRecord(OK, h0, 0, 0, 0, 2, 3, None, b"\x00\xab\xcd", None),
+                                rec(out=l0, t=(4, 5)), rec(handle=l0, t=(6, 7)),
+                                NativeRecord(OK, l0, 0, 0, 0, 8, 9, None, b"\xee\x00", None)]],
+                      epilogue_keys=[H0, ("l", 0, 0)],
+                      epilogue=[rec(handle=h0, out=big, refs=1, t=(10, 11)), rec(handle=l0, out=big, refs=1, t=(12, 13)),
+                                rec(stats=(2, 2 * big, 2, 0, 0, 0)), rec(), rec(stats=(2, 2 * big, 2, 0, 0, 0))],
+                      shutdown=(OK, StatsValue(2, 2 * big, 2, 0, 0, 0)))  # fmt: skip
+    result = check_run(program, r)
+    assert result.problems == [] and result.verdict.result is CheckResult.ok

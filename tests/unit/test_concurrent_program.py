@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from fuzzharness.contract.bindings import H_RAW, H_SHARED
 from fuzzharness.errors import CorruptInput
 from fuzzharness.programs.concurrent import (
     ConcurrentProgram,
@@ -18,7 +19,7 @@ from fuzzharness.programs.concurrent import (
     perturbations,
     to_text,
 )
-from fuzzharness.programs.sequential import Acquire, Create, Read, Ref, Release, Snapshot, Write
+from fuzzharness.programs.sequential import Acquire, Create, Info, Raw, Read, Ref, Release, Snapshot, Tweak, Write
 
 TEXT = """# fuzzharness concurrent program v1
 config capacity=8 strategy=immediate max_resource_bytes=65536 max_total_bytes=1048576
@@ -65,7 +66,8 @@ def test_generated_programs_round_trip(seed):
         (TEXT.replace("thread 1:", "thread 2:"), "thread 1"),
         (TEXT.replace("l0 = create 2", "l1 = create 2"), "out of order"),
         (TEXT.replace("schedule seed=7", "schedule bogus=1 seed=7"), "bogus"),
-        (TEXT.replace("  release l0\n  release h0", "  release 0x1234"), "raw"),
+        (TEXT.replace("  release l0\n  release h0", "  release l0^0x1"), "not from a thread's own lK"),
+        (TEXT.replace("  release l0\n  release h0", "  release h2^0x1"), "forges from no pool handle"),
     ],
 )
 def test_parse_errors_name_the_line(bad, message):
@@ -96,3 +98,32 @@ def test_generator_keeps_capacity_so_exhaustion_is_impossible():
         p = generate(random.Random(seed), threads=8, ops_per_thread=300)
         producers = p.pool_size + sum(op.produces_handle for ops in p.threads for op in ops)
         assert producers <= p.config.capacity <= 256
+
+
+FORGED = TEXT.replace("  release l0\n  release h0\n", "  read h0^0x3 0 4\n  info 0x1234\n  release h0\n")
+
+
+def test_forged_thread_operands_round_trip_and_resolve_from_the_pool():
+    p = parse_text(FORGED)
+    assert p.threads[0][3:5] == (Read(Tweak(0, 3), 0, 4), Info(Raw(0x1234)))
+    assert parse_text(to_text(p)) == p
+    ops = native_threads(p)[0]
+    # The runner resolves a forged value from the target's own pool handle: h0 ^ 0x3.
+    assert (ops[3].hkind, ops[3].index, ops[3].value) == (H_SHARED, 0, 3)
+    assert (ops[4].hkind, ops[4].value) == (H_RAW, 0x1234)
+
+
+def test_forging_changes_nothing_else_of_a_seed():
+    changed = 0
+    for seed in range(8):
+        plain = generate(random.Random(seed), threads=3, ops_per_thread=120)
+        forged = generate(random.Random(seed), threads=3, ops_per_thread=120, forged=True)
+        assert (forged.config, forged.setup, forged.schedule) == (plain.config, plain.setup, plain.schedule)
+        for ops, forged_ops in zip(plain.threads, forged.threads, strict=True):
+            for op, other in zip(ops, forged_ops, strict=True):
+                if op != other:  # a read or info of a pool handle, now on a forged value
+                    changed += 1
+                    assert type(op) is type(other) and isinstance(op, (Read, Info)) and isinstance(op.handle, Ref)
+                    assert isinstance(other.handle, Raw) or other.handle == Tweak(op.handle.index, other.handle.mask)
+        assert parse_text(to_text(forged)) == forged
+    assert changed > 8

@@ -11,6 +11,7 @@ from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status
 from fuzzharness.contract.values import ResourceInfo, StatsValue
 from fuzzharness.oracles.differential import expected_trace
 from fuzzharness.oracles.model import OwnershipModel
+from fuzzharness.programs.interpreter import steps_of
 from fuzzharness.programs.sequential import generate
 
 OK = Status.OK
@@ -120,6 +121,13 @@ def test_model_invariants_on_random_programs(seed):
     # created == live + reclaimed after the epilogue's quiesce; handles never repeat.
     assert epilogue_stats.unsettled == 0
     assert epilogue_stats.created == epilogue_stats.live_resources + epilogue_stats.reclaimed_settled
-    handles = [obs.value for obs, op in zip(trace[1:], program.ops) if op.produces_handle and obs.status == OK]
-    assert len(handles) == len(set(handles))
-    assert all(h >> 32 >= 1 for h in handles)
+    # Within a session (a restart opens a new one, which may issue the same values again).
+    sessions = []
+    for obs, step in zip(trace, steps_of(program)):
+        if step.function == "fh_init":
+            sessions.append([])
+        elif step.produces is not None and obs.status == OK:
+            sessions[-1].append(obs.value)
+    for handles in sessions:
+        assert len(handles) == len(set(handles))
+        assert all(h >> 32 >= 1 for h in handles)

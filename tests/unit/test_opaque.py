@@ -19,7 +19,19 @@ from fuzzharness.contract.values import StatsValue
 from fuzzharness.oracles.differential import check_program
 from fuzzharness.oracles.model import ModelBackend
 from fuzzharness.programs.interpreter import run_program
-from fuzzharness.programs.sequential import Acquire, Config, Create, Program, Raw, Read, Ref, Release, Tweak, Write, generate
+from fuzzharness.programs.sequential import (
+    Acquire,
+    Config,
+    Create,
+    Program,
+    Raw,
+    Read,
+    Ref,
+    Release,
+    Tweak,
+    Write,
+    generate,
+)
 
 OPAQUE = HandlePolicy("opaque")
 LENIENT = HandlePolicy("opaque", "after-death", "invalid-or-stale")

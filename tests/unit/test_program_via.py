@@ -20,6 +20,7 @@ from fuzzharness.programs.sequential import (
     Read,
     Ref,
     Release,
+    Repeat,
     Snapshot,
     Stats,
     Write,
@@ -95,7 +96,7 @@ def test_old_byte_corpora_keep_their_ops(data):
     program = decode(data)
     for op in program.ops:
         assert getattr(op, "via", None) in VIAS
-    flat = [with_via(op, None) if hasattr(op, "via") else op for op in program.ops]
+    flat = [_without_selectors(op) for op in program.ops]
     # Zeroing the selector in every opcode byte gives the pre-selector decoding.
     stripped = decode(_strip_selectors(data))
     assert flat == list(stripped.ops)
@@ -105,8 +106,7 @@ def test_old_byte_corpora_keep_their_ops(data):
 def _strip_selectors(data: bytes) -> bytes:
     """Re-encode ``data`` with every op's selector cleared (the v1 opcode bytes)."""
     program = decode(data)
-    plain = Program(program.config, tuple(with_via(op, None) if hasattr(op, "via") else op for op in program.ops))
-    return encode(plain)
+    return encode(Program(program.config, tuple(_without_selectors(op) for op in program.ops)))
 
 
 def test_opcode_byte_layout():
@@ -118,13 +118,31 @@ def test_opcode_byte_layout():
     assert decode(head + bytes([16])).ops[1] == Stats()  # 16 % 9 = stats: no selector
 
 
+def _without_selectors(op):
+    """``op`` on the default runtime (a repeat: every op of its body)."""
+    if isinstance(op, Repeat):
+        return Repeat(op.count, tuple(_without_selectors(b) for b in op.body))
+    return with_via(op, None) if hasattr(op, "via") else op
+
+
 @given(st.integers(min_value=0, max_value=2**63))
 @settings(max_examples=200)
 def test_generator_ops_do_not_depend_on_the_selector_rate(seed):
     program = generate(random.Random(seed), via_rate=0.3)
     plain = generate(random.Random(seed))
-    assert [with_via(op, None) if hasattr(op, "via") else op for op in program.ops] == list(plain.ops)
+    assert [_without_selectors(op) for op in program.ops] == list(plain.ops)
     assert parse_text(to_text(program)) == program
+
+
+def test_generator_ops_do_not_depend_on_the_selector_rate_in_repeat_bodies():
+    seeds = [s for s in range(2000) if any(isinstance(op, Repeat) for op in generate(random.Random(s)).ops)]
+    assert len(seeds) > 20
+    selected = 0
+    for seed in seeds:
+        program = generate(random.Random(seed), via_rate=0.3)
+        assert [_without_selectors(op) for op in program.ops] == list(generate(random.Random(seed)).ops)
+        selected += any(b.via for op in program.ops if isinstance(op, Repeat) for b in op.body if hasattr(b, "via"))
+    assert selected > 5, "body ops get selectors too"
 
 
 def test_generator_emits_both_selectors():

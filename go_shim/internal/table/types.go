@@ -3,44 +3,48 @@ package table
 // The contract's value types, in Go with the C layouts, and the two
 // interfaces through which the shim lends memory to the table.
 
-import "fmt"
+import (
+	"fmt"
+
+	fhadapter "fuzzharness/kits/go"
+)
 
 // ABI version implemented by this package (enum fh_abi).
 const (
-	ABIMajor = 1
-	ABIMinor = 1
+	ABIMajor = fhadapter.ABIMajor
+	ABIMinor = fhadapter.ABIMinor
 )
 
 // MaxCapacity is the largest number of slots a session may have (2^20).
-const MaxCapacity = 1 << 20
+const MaxCapacity = fhadapter.MaxCapacity
 
 // Strategy says how a dead resource's memory is reclaimed
 // (enum fh_reclaim_strategy).
-type Strategy uint32
+type Strategy = fhadapter.Strategy
 
 // The reclamation strategies of the contract.
 const (
 	// Immediate frees the memory in the call that drops the last reference,
 	// or, if another call is still copying from the resource at that moment,
 	// when that call finishes.
-	Immediate Strategy = 0
+	Immediate = fhadapter.ReclaimImmediate
 	// Epoch is epoch-based deferred reclamation; this target does not
 	// implement it (FH_UNSUPPORTED).
-	Epoch Strategy = 1
+	Epoch = fhadapter.ReclaimEpoch
 	// GoCleanup frees the memory in a runtime.AddCleanup function once Go's
 	// garbage collector finds the dead resource unreachable.
-	GoCleanup Strategy = 2
+	GoCleanup = fhadapter.ReclaimGoCleanup
 	// Guarded is the guarded two-runtime release of cross-runtime owners
 	// (ABI 1.1). This package is no owner: a standalone session refuses it
 	// (FH_UNSUPPORTED); the foreign front (package front) forwards it.
-	Guarded Strategy = 3
+	Guarded = fhadapter.ReclaimGuarded
 )
 
 // The bits of Config.Flags (enum fh_config_flag, ABI 1.1).
 const (
 	// FlagReclaimEvents records one ReclaimEvent per resource whose memory
 	// is freed, for DrainReclaimEvents.
-	FlagReclaimEvents uint64 = 1
+	FlagReclaimEvents = fhadapter.FlagReclaimEvents
 	// knownFlags is every flag bit this package accepts.
 	knownFlags = FlagReclaimEvents
 )
@@ -49,35 +53,16 @@ const (
 // so that stamps compare with the harness's and the other runtime's).
 type Clock func() uint64
 
-// Config is a session configuration. Its layout is that of struct fh_config,
-// so the shim can read the caller's struct in place.
-type Config struct {
-	Capacity         uint32
-	Strategy         Strategy
-	MaxResourceBytes uint64
-	MaxTotalBytes    uint64
-	Flags            uint64
-}
-
-// Stats are the counters of a session. Its layout is that of struct
-// fh_stats. Between calls,
-// Created == LiveResources + PendingResources + Reclaimed.
-type Stats struct {
-	LiveResources    uint64
-	LiveBytes        uint64
-	Created          uint64
-	Reclaimed        uint64
-	PendingResources uint64
-	PendingBytes     uint64
-}
-
-// ResourceInfo describes a live resource. Its layout is that of struct
-// fh_resource_info.
-type ResourceInfo struct {
-	Size     uint64
-	Refs     uint32
-	ReadOnly uint32
-}
+// Config is a session configuration (struct fh_config), Stats the counters
+// of a session (struct fh_stats; between calls, Created == LiveResources +
+// PendingResources + Reclaimed), ResourceInfo what fh_info reports about a
+// live resource (struct fh_resource_info): the kit's types, with the C
+// layouts, so the shim reads and writes the caller's structs in place.
+type (
+	Config       = fhadapter.Config
+	Stats        = fhadapter.Stats
+	ResourceInfo = fhadapter.ResourceInfo
+)
 
 // ReclaimEvent records that a dead resource's memory was freed. Its layout
 // is that of struct fh_reclaim_event.

@@ -11,18 +11,18 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use super::{byte_range, Session};
-use crate::buffer::{Sink, Source};
-use crate::contract::testing::{
-    FH_MUTANT_DOUBLE_RELEASE, FH_MUTANT_GUARD_ONE_SIDE, FH_MUTANT_LEAK_ON_ERROR,
-    FH_MUTANT_RACY_ACQUIRE, FH_MUTANT_RACY_REFCOUNT, FH_MUTANT_STALE_USE_AFTER_FREE,
-};
-use crate::contract::{FH_BOUNDS, FH_OVERFLOW, FH_READ_ONLY, FH_STALE_HANDLE};
-use crate::error::{Error, Result};
 use crate::mutants::{self, race_window, RawBytes};
 use crate::reclaim::{Retired, Strategy};
 use crate::resource::Resource;
 use crate::sync::{lock, read, write};
 use crate::table::{split, Side, Table};
+use fuzzharness_adapter::buffer::{Sink, Source};
+use fuzzharness_adapter::contract::{FH_BOUNDS, FH_OVERFLOW, FH_READ_ONLY, FH_STALE_HANDLE};
+use fuzzharness_adapter::error::{Error, Result};
+use fuzzharness_adapter::testing::{
+    FH_MUTANT_DOUBLE_RELEASE, FH_MUTANT_GUARD_ONE_SIDE, FH_MUTANT_LEAK_ON_ERROR,
+    FH_MUTANT_RACY_ACQUIRE, FH_MUTANT_RACY_REFCOUNT, FH_MUTANT_STALE_USE_AFTER_FREE,
+};
 
 /// Per-session state of the mutants: the dangling pointers, by slot.
 #[derive(Debug, Default)]

@@ -1,0 +1,3 @@
+module fuzzharness/kits/go
+
+go 1.24
