@@ -10,16 +10,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SECONDS ?= 30
 
-.PHONY: lint fuzz test campaign setup build build-mutants build-asan build-cov test-mutants test-rust test-go test-python abi-check clean
+.PHONY: lint fuzz test campaign setup tools build build-mutants build-asan build-cov test-mutants test-rust test-go test-python abi-check clean
 
 # rust and go alone, and go+rust: the two loaded into one worker and attached (Go front over
 # the Rust owner), every program checked against the model and across targets.
 fuzz: build
 	$(BIN)/fuzzharness fuzz --targets rust,go,go+rust --seconds $(SECONDS)
 
-test: lint build build-mutants build-asan build-cov test-rust test-go abi-check test-python test-mutants
+test: lint tools build build-mutants build-asan build-cov test-rust test-go abi-check test-python test-mutants
 
 setup: $(BIN)/.installed
+
+# Tools the tests use beyond the toolchains: headless Chromium renders the timeline page in
+# tests/hardening/test_timeline_page.py (Debian's package; installed when missing and root).
+tools:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "make test needs headless Chromium: apt-get install chromium" >&2; exit 1; }
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
