@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 from fuzzharness.contract.header import PROJECT_ROOT
 from fuzzharness.findings.durable import write_atomic
+from fuzzharness.findings.store import read_text
 
 __all__ = ["queue_dir", "add_entry", "entries", "import_seeds", "KnownIndex", "SEED_DIR", "KNOWN_FILE"]
 
@@ -85,24 +86,44 @@ def import_seeds(queue: Path, seed_dir: Path = SEED_DIR) -> int:
     return added
 
 
+def _known_entry_problem(entry: Any) -> str | None:
+    """Why an entry of the known-findings index is malformed (None when it is fine):
+    checked at load, so a campaign never fuzzes for hours and then fails on its report."""
+    if not isinstance(entry, dict):
+        return "an entry must be an object"
+    for key, kind in (("kind", str), ("summary", str), ("first_seen", (int, float)), ("last_seen", (int, float)),
+                      ("campaigns", list)):  # fmt: skip
+        if key == "last_seen" and key not in entry:
+            continue
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            return f"'{key}' must be a {kind.__name__ if isinstance(kind, type) else 'number'}"
+    if not all(isinstance(c, str) for c in entry["campaigns"]):
+        return "'campaigns' must be a list of campaign names"
+    return None
+
+
 class KnownIndex:
     """Finding ids seen on earlier nights, with when and how often (cross-night deduplication)."""
 
     def __init__(self, path: Path) -> None:
+        from fuzzharness.errors import CorruptInput
+
         self.path = Path(path)
         self.findings: dict[str, dict[str, Any]] = {}
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
+        if not self.path.exists():
             return
-        except ValueError:
-            from fuzzharness.errors import CorruptInput
-
+        if not self.path.is_file():
+            raise CorruptInput(f"{self.path}: not a regular file (a known-findings index)")
+        try:
+            data = json.loads(read_text(self.path))
+        except (ValueError, RecursionError):
             raise CorruptInput(f"{self.path}: not valid JSON (a known-findings index)") from None
         if not isinstance(data, dict) or data.get("schema") != KNOWN_SCHEMA or not isinstance(data.get("findings"), dict):
-            from fuzzharness.errors import CorruptInput
-
             raise CorruptInput(f"{self.path}: not a known-findings index (schema {KNOWN_SCHEMA!r})")
+        for finding_id, entry in data["findings"].items():
+            problem = _known_entry_problem(entry)
+            if problem:
+                raise CorruptInput(f"{self.path}: finding {finding_id[:80]!r}: {problem}")
         self.findings = data["findings"]
 
     def __contains__(self, finding_id: str) -> bool:

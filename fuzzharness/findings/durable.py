@@ -61,7 +61,7 @@ def read_journal(path: Path) -> Iterator[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # only the last line can be partial (each record is fsynced whole)
         if isinstance(record, dict):
             yield record
