@@ -7,17 +7,24 @@ package table
 // -race runs (the Makefile runs -race without the mutants tag anyway).
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// within runs attempt up to tries times; true as soon as one shows the bug.
+// within tries attempt until it succeeds: at least tries times, and on a loaded
+// machine (the other goroutine not scheduled yet) for up to 10 s of wall time, so
+// the race is given real chances to happen rather than a fixed number of tries.
 func within(tries int, attempt func() bool) bool {
-	for range tries {
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < tries || time.Now().Before(deadline); i++ {
 		if attempt() {
 			return true
+		}
+		if i >= tries {
+			runtime.Gosched()
 		}
 	}
 	return false
