@@ -63,6 +63,8 @@ test-rust:
 	cd kits/rust && cargo clippy --locked --quiet --all-targets -- -D warnings
 	cd kits/rust && RUSTDOCFLAGS='-D warnings' cargo doc --no-deps --locked --quiet
 	cd rust_shim && cargo test --locked --quiet
+	cd examples/slotmap-adapter && cargo test --locked --quiet --target-dir build/target
+	cd examples/slotmap-adapter && for w in weak-aba weak-stale-panic weak-alias weak-race; do cargo test --locked --quiet --profile $$w --features $$w --target-dir build/target || exit 1; done
 	cd rust_shim && cargo test --locked --quiet --features mutants
 	cd rust_shim && cargo clippy --locked --quiet --all-targets -- -D warnings
 	cd rust_shim && cargo clippy --locked --quiet --all-targets --features mutants -- -D warnings

@@ -89,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants variant only), e.g. snapshot-shares")
     p.add_argument("--timeout", type=_positive(float), default=10.0, help="seconds before a program counts as a hang")
     p.add_argument("--max-ops", type=_positive(int), default=48, help="longest generated program (default 48 ops)")
+    p.add_argument("--until-first-finding", action="store_true",
+                   help="stop at the first new finding (every job), e.g. to time how long a bug takes to show")
     p.add_argument("--baseline", type=Path, metavar="FILE",
                    help="known findings to accept and fuzz past: a JSON file of signatures "
                         "(see 'fuzzharness baseline'); their hits are counted, not saved, and do not fail the run")  # fmt: skip
@@ -361,6 +363,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_ops=args.max_ops,
         baseline=args.baseline,
+        stop_on_first=args.until_first_finding,
     )
     from fuzzharness.contract.registry import select_targets
 
