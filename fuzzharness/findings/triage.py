@@ -178,7 +178,7 @@ def divergence_signature(div: Divergence) -> list[str]:
     panic = div.actual_status == Status.PANIC.name
     kind = FindingKind.panic if panic else FindingKind[div.kind]
     signature = [kind.name, div.target, div.against if div.against == "model" else "target", div.function]
-    if not panic:
+    if not panic and kind not in (FindingKind.aba, FindingKind.handle_alias):  # those name the bug by kind and call
         signature += [div.aspect, div.expected_status, div.actual_status]
     return signature
 

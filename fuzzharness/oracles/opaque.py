@@ -16,7 +16,8 @@ check compares (see :mod:`fuzzharness.contract.handles` for the policy):
 * a value that named a resource that died, issued again, is **ABA** (kind ``aba``,
   naming both resources) unless the target declares ``reuse = "after-death"``;
 * an op on a value that is not a live handle *of that target* (never issued,
-  forged, dead, from a closed session) must fail; OK is **handle_alias** (the value
+  forged, dead, from a closed session) must fail with a handle status; OK, or a
+  status about a resource (BOUNDS, READ_ONLY, ...), is **handle_alias** (the value
   reached a resource it does not name); a forged value that *equals* a live handle
   is that resource, so aliasing is checked, never guessed;
 * INVALID_HANDLE for a value never issued, STALE_HANDLE for a dead one, unless the
@@ -216,14 +217,17 @@ class ReplayBackend:
 
     def _check(self, function: str, step: Step | None, want: Observation, got: Observation, handle: int | None) -> Any:
         if not self._statuses_agree(want.status, got.status):
-            if got.status == Status.OK and want.status in _HANDLE_ERRORS and handle is not None:
+            # A value that is no live handle reached a resource: the call succeeded, or failed
+            # on that resource's own terms (BOUNDS, READ_ONLY, EXHAUSTED, ...), not the handle's.
+            reached = got.status not in (*_HANDLE_ERRORS, Status.PANIC, Status.NOT_INITIALIZED)
+            if reached and want.status in _HANDLE_ERRORS and handle is not None:
                 issued = self.dead.get(handle)
                 closed = self.closed.get(handle)
                 what = (f"a handle of {self._describe(issued)}, dead" if issued is not None
                         else f"a handle of {self._describe(closed)} of a closed session" if closed is not None
                         else "never issued by this target (forged or random)")  # fmt: skip
                 self._fail("handle_alias", "status", f"{Status(want.status).name} (value {handle:#x} is {what})",
-                           "OK", want.status, got.status)  # fmt: skip
+                           _name(got.status), want.status, got.status)  # fmt: skip
             else:
                 self._fail("divergence", "status", _name(want.status), _name(got.status), want.status, got.status)
             return got.value

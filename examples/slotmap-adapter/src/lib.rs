@@ -47,6 +47,10 @@ use slotmap::{DefaultKey, Key, SlotMap};
     all(feature = "weak-stale-panic", feature = "weak-alias"),
     all(feature = "weak-stale-panic", feature = "weak-race"),
     all(feature = "weak-alias", feature = "weak-race"),
+    all(feature = "weak-panic-alias", feature = "weak-aba"),
+    all(feature = "weak-panic-alias", feature = "weak-stale-panic"),
+    all(feature = "weak-panic-alias", feature = "weak-alias"),
+    all(feature = "weak-panic-alias", feature = "weak-race"),
 ))]
 compile_error!("enable at most one weak-* feature: each planted weakness is its own build");
 
@@ -125,6 +129,19 @@ fn decode(map: &Map, handle: u64) -> Result<DefaultKey> {
 
 /// The key of the live resource `handle` names.
 fn resolve(map: &Map, handle: u64) -> Result<DefaultKey> {
+    // WEAKNESS (two at once, `weak-panic-alias`): a naive table resolves a handle by its
+    // slot index alone: an occupied slot gives its occupant whatever the version (a stale
+    // or forged value aliases a live resource), an empty one panics (an unwrap).
+    #[cfg(feature = "weak-panic-alias")]
+    {
+        match live_in_slot(map, handle) {
+            Some(key) => return Ok(key),
+            None if handle & 0xFFFF_FFFF != 0 && handle & 0xFFFF_FFFF <= map.capacity() as u64 => {
+                panic!("no resource in slot {}", handle & 0xFFFF_FFFF)
+            }
+            None => {}
+        }
+    }
     let key = decode(map, handle)?;
     #[cfg(not(feature = "weak-stale-panic"))]
     let slot = map.get(key);
@@ -142,7 +159,7 @@ fn resolve(map: &Map, handle: u64) -> Result<DefaultKey> {
 }
 
 /// `weak-alias`: the live resource in the slot of `handle`, whatever its version.
-#[cfg(feature = "weak-alias")]
+#[cfg(any(feature = "weak-alias", feature = "weak-panic-alias"))]
 fn live_in_slot(map: &Map, handle: u64) -> Option<DefaultKey> {
     let index = |value: u64| value & 0xFFFF_FFFF;
     map.iter()
