@@ -211,7 +211,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mutant", type=_mutant, help="plant a mutant (with --variant mutants)")
     p.add_argument("--minimize-seconds", type=_positive(float), help="time bound per finding minimization (default 60)")
     p.add_argument("--until-first-finding", action="store_true", help="PR mode: stop at the first new finding")
+    p.add_argument("--scheduler", help="run the slices on this Dask cluster, e.g. tcp://127.0.0.1:8786 "
+                                       "(needs the cluster extra; default: the config's, else this machine)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print report.json's summary as JSON")
+
+    p = sub.add_parser("cluster-bench", help="benchmark: one campaign locally (--jobs N) and through Dask (N one-thread workers)")
+    p.add_argument("--seconds", type=_positive(float), default=60.0, help="campaign duration per run (default 60)")
+    p.add_argument("--sizes", default="1,2", help="slot counts to compare (default 1,2)")
+    p.add_argument("--out", type=Path, help="write cluster-bench.json into this directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("campaign-bench", help="benchmark: campaign execs/s with all lanes vs each lane alone",
                        description="Run a short campaign with each lane alone, then with all lanes, and print "
@@ -609,7 +617,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         config.duration = parse_duration(args.duration, "--duration")
     if args.slice:
         config.slice = parse_duration(args.slice, "--slice")
-    for name in ("jobs", "out", "corpus", "known", "seed", "variant", "mutant", "minimize_seconds"):
+    for name in ("jobs", "out", "corpus", "known", "seed", "variant", "mutant", "minimize_seconds", "scheduler"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     if args.until_first_finding:
@@ -645,6 +653,29 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                 print(f"  lane {name}: {lane['status']}: {lane['reason'][:200]}")
         print(f"  reports: {result.out}/report.md, report.html, report.sarif, report.junit.xml")
     return result.exit_code
+
+
+def cmd_cluster_bench(args: argparse.Namespace) -> int:
+    from fuzzharness.bench.cluster import measure, print_table
+
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise InvalidArgument(f"--sizes takes slot counts separated by commas, got {args.sizes!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise InvalidArgument(f"--sizes takes positive slot counts, got {args.sizes!r}")
+    result = measure(seconds=args.seconds, sizes=sizes,
+                     progress=lambda m: print(f"cluster-bench: {m}", file=sys.stderr, flush=True))  # fmt: skip
+    if args.out is not None:
+        from fuzzharness.findings.durable import write_atomic
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out / "cluster-bench.json", json.dumps(result, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return EXIT_CLEAN
 
 
 def cmd_campaign_bench(args: argparse.Namespace) -> int:
@@ -711,6 +742,7 @@ COMMANDS = {
     "covfuzz": cmd_covfuzz,
     "corpus-min": cmd_corpus_min,
     "campaign-bench": cmd_campaign_bench,
+    "cluster-bench": cmd_cluster_bench,
     "campaign": cmd_campaign,
     "mutants": cmd_mutants,
     "stress": cmd_stress,

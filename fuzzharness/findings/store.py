@@ -40,6 +40,8 @@ PROGRAM_FILE = "program.fh"
 TRACE_FILE = "trace.txt"
 SCHEMA = "fuzzharness-finding/1"
 _MAX_FILE_BYTES = 8 << 20
+#: Program seeds combine a run seed, a job and a program number (fuzz: seed * 2^40 + ...): below 2^96.
+MAX_SEED = 1 << 96
 
 
 class FindingKind(enum.Enum):
@@ -254,8 +256,8 @@ def load(path: Path) -> Finding:
     if not all(isinstance(s, str) for s in signature):
         raise CorruptInput(f"{json_path}: 'signature' must be a list of strings")
     seed = data.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 1 << 64):
-        raise CorruptInput(f"{json_path}: 'seed' must be an integer in 0..2^64-1 or null")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < MAX_SEED):
+        raise CorruptInput(f"{json_path}: 'seed' must be an integer in 0..2^96-1 or null")
     mutant = _field(data, "mutant", int, json_path)
     if not 0 <= mutant < 1 << 31:
         raise CorruptInput(f"{json_path}: 'mutant' must be a mutant number (0..2^31-1), got {mutant}")

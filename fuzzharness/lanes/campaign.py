@@ -36,6 +36,14 @@ report separates *new* findings from *known* ones, and the exit code is 1 only
 when there is a new one. ``until_first_finding`` (PR mode) stops at the first
 new finding.
 
+**On a cluster.** With ``scheduler`` (``--scheduler tcp://HOST:PORT``) the same loop runs
+here and each slice becomes a task on a Dask cluster (:mod:`fuzzharness.lanes.cluster`,
+imported only then): the slots are the cluster's worker threads, findings and corpus entries
+stream back as they are found and are saved here, the merged corpus goes out with every
+slice, minimizations run on the cluster too, and the journal also records which worker ran
+each slice (the report's per-worker table). A slice whose worker is lost is run again on
+another; a resumed campaign collects what its slices published while it was away.
+
 Exit codes: 0 no new finding, 1 new findings, 2 bad usage, 3 internal error.
 """
 
@@ -59,6 +67,7 @@ from fuzzharness.contract.header import PROJECT_ROOT, parse_mutant
 from fuzzharness.errors import CorruptInput, InvalidArgument
 from fuzzharness.findings.corpus import KNOWN_FILE, KnownIndex, add_entry, entries, import_seeds, queue_dir
 from fuzzharness.findings.durable import Journal, read_journal, write_atomic
+from fuzzharness.findings.store import read_text
 from fuzzharness.lanes.slices import LANES, lane_variant, unavailable_reason
 
 __all__ = ["LaneConfig", "CampaignConfig", "load_config", "parse_duration", "run_campaign", "CampaignResult",
@@ -72,6 +81,10 @@ TICK_SECONDS = 2.0
 MIN_SLICE = 1.0
 #: how long past its slice a slice process may take to stop before it is killed
 SLICE_GRACE = 60.0
+#: on a cluster: how often workers that joined are asked what they can run
+CLUSTER_SURVEY_SECONDS = 10.0
+#: on a cluster: after the fuzzing time, how long to wait for a worker when none is left
+CLUSTER_IDLE_LIMIT = 120.0
 
 
 def parse_duration(text: str | int | float, where: str = "duration") -> float:
@@ -120,6 +133,10 @@ class CampaignConfig:
     minimize_seconds: float = 60.0
     until_first_finding: bool = False
     lanes: dict[str, LaneConfig] = field(default_factory=_default_lanes)
+    #: a Dask scheduler (tcp://HOST:PORT): slices run on its workers; None: on this machine
+    scheduler: str | None = None
+    #: on a cluster: a worker builds the libraries it lacks (else slices go only to workers that have them)
+    cluster_build: bool = False
 
     @property
     def known_path(self) -> Path:
@@ -141,7 +158,8 @@ class CampaignConfig:
 
 
 _CAMPAIGN_KEYS = {"targets", "duration", "jobs", "out", "corpus", "known", "seed", "variant", "mutant", "slice",
-                  "timeout", "rss_limit_mb", "minimize_seconds", "until_first_finding"}  # fmt: skip
+                  "timeout", "rss_limit_mb", "minimize_seconds", "until_first_finding", "scheduler",
+                  "cluster_build"}  # fmt: skip
 _LANE_KEYS = {"enabled", "weight", "variant"}
 
 
@@ -150,12 +168,14 @@ def load_config(path: Path | None) -> CampaignConfig:
     config = CampaignConfig()
     if path is None:
         return config
+    if not Path(path).exists():
+        raise InvalidArgument(f"{path}: no such config file")
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise InvalidArgument(f"{path}: no such config file") from None
+        data = tomllib.loads(read_text(Path(path)))
     except tomllib.TOMLDecodeError as exc:
         raise CorruptInput(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise CorruptInput(f"{path}: nested too deeply to be a campaign config") from None
     unknown = set(data) - {"campaign", "lanes"}
     if unknown:
         raise CorruptInput(f"{path}: unknown table(s) {', '.join(sorted(unknown))} (known: campaign, lanes)")
@@ -181,6 +201,13 @@ def load_config(path: Path | None) -> CampaignConfig:
                 raise CorruptInput(f"{where}: must be a non-negative integer")
             if key == "rss_limit_mb" and value == 0:
                 value = None
+        elif key == "scheduler":
+            if not isinstance(value, str) or not value.strip():
+                raise CorruptInput(f"{where}: must be a Dask scheduler address such as \"tcp://127.0.0.1:8786\"")
+            value = value.strip()
+        elif key == "cluster_build":
+            if not isinstance(value, bool):
+                raise CorruptInput(f"{where}: must be true or false")
         setattr(config, key, value)
     lanes = data.get("lanes", {})
     for name, table in lanes.items():
@@ -238,6 +265,20 @@ class State:
     resumes: int = 0
     ended: bool = False
     interrupted: bool = False
+    #: on a cluster: worker address -> what it did (the report's per-worker table)
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: on a cluster: keys of the worker events already journaled (a replay skips them)
+    events: set[str] = field(default_factory=set)
+    #: on a cluster: slice -> the workers it started on (more than one: rescheduled after a worker was lost)
+    attempts: dict[int, list[str]] = field(default_factory=dict)
+
+    def worker_stats(self, record: dict[str, Any]) -> dict[str, Any]:
+        stats = self.workers.setdefault(record["worker"], {"name": record.get("name"), "host": record.get("host"),
+                                                           "started": 0, "slices": 0, "minimizations": 0,
+                                                           "seconds": 0.0, "execs": 0, "hits": 0, "first_found": 0})  # fmt: skip
+        stats["name"] = record.get("name") or stats["name"]
+        stats["host"] = record.get("host") or stats["host"]
+        return stats
 
     def lane_stats(self, lane: str) -> dict[str, Any]:
         return self.lanes.setdefault(lane, {"slices": 0, "seconds": 0.0, "scheduled": 0.0, "execs": 0, "ops": 0,
@@ -252,10 +293,22 @@ class State:
             self.started_slices[record["n"]] = record
             if record["lane"] != "minimize":
                 self.lane_stats(record["lane"])["scheduled"] += record["seconds"]
+        elif t == "slice_worker":
+            self.events.add(record["event"])
+            self.worker_stats(record)["started"] += 1
+            self.attempts.setdefault(record["n"], []).append(record["worker"])
         elif t == "slice_done":
             self.done_slices[record["n"]] = record
             result = record["result"]
             lane = record["lane"]
+            if record.get("worker"):
+                stats = self.worker_stats(record)
+                if lane == "minimize":
+                    stats["minimizations"] += 1
+                else:
+                    stats["slices"] += 1
+                    stats["seconds"] += float(result.get("seconds", 0.0))
+                    stats["execs"] += int(result.get("execs") or 0)
             if lane == "minimize":
                 if result.get("minimized"):
                     self.minimized[record["finding"]] = result["minimized"]
@@ -276,8 +329,15 @@ class State:
                                   "seconds": float(result.get("seconds", 0.0)), "coverage": result.get("coverage"),
                                   "corpus": record.get("corpus_size")})  # fmt: skip
         elif t == "finding":
+            first = record["id"] not in self.findings
             entry = self.findings.setdefault(record["id"], {**record, "count": 0, "lanes": []})
             entry["count"] += int(record.get("count", 1))
+            if record.get("event"):
+                self.events.add(record["event"])
+            if record.get("worker"):
+                stats = self.worker_stats(record)
+                stats["hits"] += int(record.get("count", 1))
+                stats["first_found"] += first
             if record.get("lane") and record["lane"] not in entry["lanes"]:
                 entry["lanes"].append(record["lane"])
         elif t == "lane_status":
@@ -285,6 +345,8 @@ class State:
             stats["status"], stats["reason"] = record["status"], record.get("reason", "")
         elif t == "resume":
             self.resumes += 1
+            if record.get("scheduler"):
+                self.config.scheduler = record["scheduler"]
         elif t == "interrupted":
             self.interrupted = True
         elif t == "end":
@@ -349,7 +411,11 @@ class Campaign:
         else:
             self.state = previous
             self.resumed = True
-            self.journal.append({"t": "resume", "time": time.time(), "elapsed": previous.elapsed})
+            resume: dict[str, Any] = {"t": "resume", "time": time.time(), "elapsed": previous.elapsed}
+            if config.scheduler and config.scheduler != previous.config.scheduler:
+                resume["scheduler"] = config.scheduler  # the same campaign on another (or a restarted) scheduler
+                self.state.config.scheduler = config.scheduler
+            self.journal.append(resume)
             self.state.resumes += 1
         self.config = self.state.config
         self.findings_dir = self.out / FINDINGS_DIR
@@ -360,6 +426,10 @@ class Campaign:
         self.running: dict[int, Slice] = {}
         self.stop_requested = False
         self.start_time = self.state.campaign_id
+        #: the Dask connection (lanes.cluster.ClusterRunner) when the campaign has a scheduler
+        self.cluster: Any = None
+        self._no_workers_since: float | None = None
+        self._abandoned = False
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -375,7 +445,10 @@ class Campaign:
             if lane is None or not lane.enabled or lane.weight <= 0:
                 continue
             variant = lane_variant(name, self.config.variant, lane.variant)
-            reason = unavailable_reason(name, self.config.targets, variant)
+            if self.cluster is not None:
+                reason = self.cluster.missing_everywhere(variant)
+            else:
+                reason = unavailable_reason(name, self.config.targets, variant)
             status = "unavailable" if reason else "ok"
             stats = self.state.lane_stats(name)
             if stats["status"] != status or stats["reason"] != (reason or ""):
@@ -395,6 +468,10 @@ class Campaign:
         return min(usable, key=lambda n: (self.state.lane_stats(n)["scheduled"] / self.config.lanes[n].weight,
                                           LANES.index(n)))  # fmt: skip
 
+    def _slots(self) -> int:
+        """Slices at once: ``jobs`` here, or the cluster's worker threads."""
+        return self.config.jobs if self.cluster is None else self.cluster.slots()
+
     def _start_slice(self, lane: str, variant: str | None, seconds: float, finding: str | None = None) -> None:
         n = max([*self.state.started_slices, -1]) + 1
         k = sum(1 for r in self.state.started_slices.values() if r["lane"] == lane)
@@ -408,30 +485,87 @@ class Campaign:
                 "options": self.config.lanes[lane].options if lane in self.config.lanes else {},
                 "finding": str(self.findings_dir / finding) if finding else None,
                 "parent_pid": os.getpid()}  # fmt: skip
+        if self.cluster is not None and lane != "minimize":
+            # A slice rescheduled after its worker was lost runs only what is left of the campaign.
+            spec["deadline"] = time.time() + max(0.0, self.config.duration - self.elapsed())
         write_atomic(spec_path, json.dumps(spec, default=str, indent=1))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-        log = open(self.slices_dir / f"{n:05d}-{lane}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "fuzzharness.lanes.slices", str(spec_path)], stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
-        log.close()
-        self._record({"t": "slice", "n": n, "lane": lane, "seed": seed, "seconds": seconds, "pid": proc.pid,
-                      "spec": str(spec_path), "result": str(result_path), "finding": finding,
-                      "elapsed": self.elapsed()})  # fmt: skip
-        self.running[n] = Slice(n, lane, seed, seconds, spec_path, result_path, proc, proc.pid, time.monotonic(), finding)
+        pid = None
+        if self.cluster is None:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+            log = open(self.slices_dir / f"{n:05d}-{lane}.log", "ab")
+            proc = subprocess.Popen([sys.executable, "-m", "fuzzharness.lanes.slices", str(spec_path)], stdout=log,
+                                    stderr=log, stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+            log.close()
+            pid = proc.pid
+        else:
+            proc = None
+            self._submit(n, variant, spec, seed, finding)
+        self._record({"t": "slice", "n": n, "lane": lane, "seed": seed, "seconds": seconds, "pid": pid,
+                      "spec": str(spec_path), "result": str(result_path), "finding": finding, "time": time.time(),
+                      "where": "local" if self.cluster is None else "cluster", "elapsed": self.elapsed()})  # fmt: skip
+        self.running[n] = Slice(n, lane, seed, seconds, spec_path, result_path, proc, pid, time.monotonic(), finding)
         self.progress(f"slice {n}: {lane}" + (f" {finding}" if finding else f" for {seconds:.0f} s (seed {seed})"))
 
-    def _finish_slice(self, s: Slice, status_if_missing: str = "lost") -> None:
+    def _submit(self, n: int, variant: str | None, spec: dict[str, Any], seed: int, finding: str | None) -> None:
+        """Hand a slice to the cluster: the merged corpus goes with it, and for a minimization
+        the finding's files (and the build variant it was found on)."""
+        from fuzzharness.lanes.cluster import corpus_payload
+
+        known = sorted(set(self.state.findings) | {p.name for p in self._saved_findings()})
+        files = None
+        corpus: dict[str, bytes] = {}
+        if finding:
+            directory = self.findings_dir / finding
+            files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")}
+            try:
+                variant = json.loads(files["finding.json"]).get("variant")
+            except (KeyError, ValueError):
+                variant = None
+        else:
+            corpus = corpus_payload(self.queue, seed)
+        self.cluster.submit(n, spec, variant, corpus, known, files)
+
+    def _saved_findings(self) -> list[Path]:
         try:
-            result = json.loads(s.result.read_text())
-        except (FileNotFoundError, ValueError):
+            return [p for p in self.findings_dir.iterdir() if not p.name.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+    def _finish_slice(self, s: Slice, status_if_missing: str = "lost", result: dict[str, Any] | None = None) -> None:
+        """Close a slice: its result (read from its result file, or as a cluster task returned it)
+        is journaled, its findings registered, a minimization's output put to use."""
+        if result is None:
+            try:
+                result = json.loads(s.result.read_text())
+            except (FileNotFoundError, ValueError):
+                result = None
+        if result is None:
             result = {"lane": s.lane, "status": status_if_missing, "execs": 0, "findings": [],
                       "seconds": round(time.monotonic() - s.started, 3) if s.started else 0.0}  # fmt: skip
-        self._register_findings(result.get("findings", []), s.lane)
+        where: dict[str, Any] = {}
+        streamed: dict[str, int] = {}
+        if "worker" in result:  # from a cluster worker: keep its log and output here, journal its identity
+            where = {k: result.pop(k, None) for k in ("worker", "name", "host")}
+            streamed = result.pop("streamed", None) or {}
+            log = result.pop("log", "")
+            if log:
+                with open(self.slices_dir / f"{s.n:05d}-{s.lane}.log", "a", errors="replace") as fh:
+                    fh.write(log)
+            files = result.pop("files", None)
+            if files and s.finding:
+                from fuzzharness.lanes.cluster import save_shipped_minimization
+
+                try:
+                    save_shipped_minimization(self.findings_dir / s.finding, files)
+                except CorruptInput as exc:
+                    self.progress(f"slice {s.n}: refused what {where.get('worker')} sent: {exc}")
+            write_atomic(s.result, json.dumps(result, default=str) + "\n")
+        self._register_findings(result.get("findings", []), s.lane, streamed=streamed, where=where)
         if result.get("corpus_added") is None:
             result["corpus_added"] = 0
         self._record({"t": "slice_done", "n": s.n, "lane": s.lane, "finding": s.finding, "result": _trim(result),
-                      "corpus_size": len(entries(self.queue)), "elapsed": self.elapsed()})  # fmt: skip
+                      "corpus_size": len(entries(self.queue)), "elapsed": self.elapsed(), **where})  # fmt: skip
         if s.lane == "minimize" and s.finding:
             self._after_minimize(s.finding)
         if result.get("status") == "error" and s.lane != "minimize":
@@ -440,19 +574,93 @@ class Campaign:
             if len(stats["errors"]) >= 2:
                 self._record({"t": "lane_status", "lane": s.lane, "status": "error", "reason": result.get("error", "")})
 
-    def _register_findings(self, found: list[dict[str, Any]], lane: str) -> None:
+    def _register_findings(self, found: list[dict[str, Any]], lane: str, streamed: dict[str, int] | None = None,
+                           where: dict[str, Any] | None = None, event: str | None = None) -> None:  # fmt: skip
+        """Journal findings a slice reported. ``streamed``: hits of this slice already journaled
+        as they arrived (a cluster worker's finding events), not counted twice."""
         for f in found:
             fid = f.get("id")
             if not isinstance(fid, str):
                 continue
+            count = int(f.get("count") or 1) - int((streamed or {}).get(fid, 0))
+            if count <= 0 and fid in self.state.findings:
+                continue
             new = fid not in self.state.known_at_start
-            self._record({"t": "finding", "id": fid, "kind": f.get("kind"), "targets": f.get("targets"),
-                          "summary": f.get("summary", ""), "path": str(self.findings_dir / fid), "lane": lane,
-                          "new": new, "count": int(f.get("count") or 1), "elapsed": self.elapsed()})  # fmt: skip
+            record = {"t": "finding", "id": fid, "kind": f.get("kind"), "targets": f.get("targets"),
+                      "summary": f.get("summary", ""), "path": str(self.findings_dir / fid), "lane": lane,
+                      "new": new, "count": max(count, 0 if fid in self.state.findings else 1), "elapsed": self.elapsed()}  # fmt: skip
+            if event:
+                record["event"] = event
+            if where and where.get("worker"):
+                record.update(where)
+            self._record(record)
             if fid not in self._known_recorded:
                 KnownIndex(self.config.known_path).record([{"id": fid, "kind": f.get("kind"), "summary": f.get("summary", "")}],
                                                           self.state.campaign_id)  # fmt: skip
                 self._known_recorded.add(fid)
+
+    # -- events from a cluster --------------------------------------------------------
+
+    def _apply_cluster_events(self) -> None:
+        from fuzzharness.lanes.cluster import save_shipped_corpus, save_shipped_finding
+
+        for event in self.cluster.poll():
+            n, kind = event["n"], event.get("type")
+            record = self.state.started_slices.get(n)
+            if record is None:
+                continue  # not a slice of this campaign's journal
+            where = {k: event.get(k) for k in ("worker", "name", "host")}
+            try:
+                if kind == "start":
+                    if event["key"] in self.state.events:
+                        continue
+                    again = bool(self.state.attempts.get(n))
+                    self._record({"t": "slice_worker", "n": n, "event": event["key"], "attempt": event.get("attempt"),
+                                  "lane": record["lane"], "elapsed": self.elapsed(), **where})  # fmt: skip
+                    if again:
+                        self.progress(f"slice {n} ({record['lane']}) runs again on {where['worker']}: its worker was lost")
+                elif kind == "finding":
+                    if event["key"] in self.state.events:
+                        continue
+                    data = save_shipped_finding(self.findings_dir, event["id"], event["files"])
+                    done = n in self.state.done_slices
+                    if done and event["id"] in self.state.findings:
+                        continue  # a late copy of a hit its slice's result already counted
+                    self.progress(f"finding {event['id']} from {where['name'] or where['worker']} (slice {n})")
+                    entry = {"id": event["id"], "kind": data.get("kind"), "targets": data.get("targets"),
+                             "summary": data.get("summary", ""), "count": 1}  # fmt: skip
+                    self._register_findings([entry], record["lane"], where=where, event=event["key"])
+                elif kind == "corpus":
+                    save_shipped_corpus(self.queue, event["entries"])
+                elif kind == "done":
+                    s = self.running.pop(n, None)
+                    if s is not None:
+                        self._finish_slice(s, event.get("status") or "lost", event.get("result"))
+            except CorruptInput as exc:
+                self.progress(f"slice {n}: refused what {where.get('worker')} sent: {exc}")
+
+    def _cluster_idle_too_long(self) -> bool:
+        """No worker for CLUSTER_IDLE_LIMIT seconds after the fuzzing time is over: give up waiting."""
+        if self.cluster.slots() > 0:
+            self._no_workers_since = None
+            return False
+        self._no_workers_since = self._no_workers_since or time.monotonic()
+        return time.monotonic() - self._no_workers_since > CLUSTER_IDLE_LIMIT
+
+    def _connect(self) -> None:
+        from fuzzharness.lanes.cluster import ClusterRunner
+
+        topic = "fuzzharness-" + hashlib.sha256(f"{self.state.campaign_id}/{self.state.seed}/{self.out.resolve()}"
+                                                .encode()).hexdigest()[:16]  # fmt: skip
+        self.cluster = ClusterRunner(self.config.scheduler, topic, build=self.config.cluster_build, progress=self.progress)
+        self.cluster.wait_for_workers()
+        variants = {lane_variant(n, self.config.variant, lane.variant) for n, lane in self.config.lanes.items()
+                    if lane.enabled and lane.weight > 0}  # fmt: skip
+        facts = self.cluster.survey(self.config.targets, variants)
+        self._record({"t": "cluster", "scheduler": self.config.scheduler, "topic": topic, "elapsed": self.elapsed(),
+                      "workers": {w: {k: f.get(k) for k in ("host", "version", "root", "refused")}
+                                  for w, f in facts.items()}})  # fmt: skip
+        self.progress(f"cluster {self.config.scheduler}: {len(facts)} worker(s), {self.cluster.slots()} thread(s)")
 
     def reconcile(self) -> None:
         """Journal every finding saved under findings/ during this campaign that the
@@ -489,6 +697,8 @@ class Campaign:
                 continue
 
     def _pending_minimizations(self) -> list[str]:
+        if self._abandoned:
+            return []
         busy = {s.finding for s in self.running.values() if s.finding}
         out = []
         for fid in self.state.findings:
@@ -502,12 +712,24 @@ class Campaign:
         return out
 
     def _collect_orphans(self) -> None:
-        """Slices the previous (killed) campaign process started and never closed."""
+        """Slices the previous (killed) campaign process started and never closed: a local one
+        is waited for (it got SIGTERM when its parent died); a cluster task is adopted, and its
+        result arrives with the events the scheduler kept, or never (lost at its deadline)."""
         for n, record in sorted(self.state.started_slices.items()):
             if n in self.state.done_slices:
                 continue
             s = Slice(n, record["lane"], record["seed"], record["seconds"], Path(record["spec"]), Path(record["result"]),
                       pid=record.get("pid"), finding=record.get("finding"))  # fmt: skip
+            if record.get("where") == "cluster":
+                if self.cluster is None:
+                    self._finish_slice(s, "lost (it ran on a cluster; resumed without one)")
+                    continue
+                seconds = self.config.minimize_seconds if record["lane"] == "minimize" else float(record["seconds"])
+                deadline = float(record.get("time") or time.time()) + seconds + SLICE_GRACE + 2 * self.config.timeout
+                s.started = time.monotonic()
+                self.running[n] = s
+                self.cluster.adopt(n, deadline)
+                continue
             deadline = time.monotonic() + 30.0
             while _alive(s.pid, s.spec) and time.monotonic() < deadline:
                 time.sleep(0.2)  # it got SIGTERM when its parent died and is writing its result
@@ -517,8 +739,46 @@ class Campaign:
                 except (ProcessLookupError, PermissionError):
                     pass
             self._finish_slice(s, "lost")
+        if self.cluster is not None:
+            self.cluster.replay()
+            self._apply_cluster_events()  # what they published while no client listened, their results too
+            for n, s in list(self.running.items()):
+                if n not in self.state.attempts:  # queued when the client died: the scheduler dropped it
+                    self.cluster.cancel(n)
+                    self.running.pop(n)
+                    self._finish_slice(s, "lost (it had not started when its campaign process died)")
+
+    def _reap(self) -> None:
+        """Close the slices that ended (local processes, or what the cluster reported)."""
+        if self.cluster is not None:
+            self._apply_cluster_events()
+            return
+        for n, s in list(self.running.items()):
+            if s.proc is not None and s.proc.poll() is not None:
+                self.running.pop(n)
+                self._finish_slice(s)
+            elif time.monotonic() - s.started > s.seconds + SLICE_GRACE + 2 * self.config.timeout:
+                _killpg(s.proc)
+                self.running.pop(n)
+                self._finish_slice(s, "killed (overran its slice)")
 
     def _stop_slices(self) -> None:
+        if self.cluster is not None:
+            for n, s in list(self.running.items()):
+                if not self.cluster.started(n):  # still queued on the cluster: never runs
+                    self.cluster.cancel(n)
+                    self.running.pop(n)
+                    self._finish_slice(s, "interrupted")
+            self.cluster.stop(sorted(self.running))
+            deadline = time.monotonic() + 30.0
+            while self.running and time.monotonic() < deadline:
+                self._apply_cluster_events()
+                time.sleep(0.2)
+            for n, s in list(self.running.items()):
+                self.cluster.cancel(n)
+                self.running.pop(n)
+                self._finish_slice(s, "interrupted")
+            return
         for s in self.running.values():
             if s.proc is not None and s.proc.poll() is None:
                 try:
@@ -536,6 +796,16 @@ class Campaign:
             self.running.pop(s.n)
             self._finish_slice(s, "interrupted")
 
+    def _abandon(self) -> None:
+        """The cluster has had no worker for too long after the end: close what still runs as lost."""
+        self.progress(f"no worker at {self.config.scheduler} for {CLUSTER_IDLE_LIMIT:.0f} s: giving up on "
+                      f"{len(self.running)} slice(s) and the pending minimizations")  # fmt: skip
+        for n, s in list(self.running.items()):
+            self.cluster.cancel(n)
+            self.running.pop(n)
+            self._finish_slice(s, "lost (no worker left)")
+        self._abandoned = True
+
     # -- the loop ------------------------------------------------------------------------
 
     def run(self) -> CampaignResult:
@@ -544,6 +814,15 @@ class Campaign:
         self._campaign_started = float(next(read_journal(self.journal_path))["time"]) - 1.0
         self._known_recorded = set(self.state.findings)
         import_seeds(self.queue)
+        try:
+            if self.config.scheduler:
+                self._connect()
+            return self._run()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def _run(self) -> CampaignResult:
         if self.resumed:
             self.progress(f"resuming campaign {self.state.campaign_id} at {self.state.elapsed:.0f} s of "
                           f"{self.config.duration:.0f} s")  # fmt: skip
@@ -554,17 +833,10 @@ class Campaign:
             reasons = "; ".join(f"{n}: {self.state.lane_stats(n)['reason']}" for n in self.state.lanes)
             raise InvalidArgument(f"no lane of this campaign can run ({reasons})")
         previous_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        last_tick = last_report = time.monotonic()
+        last_tick = last_report = last_survey = time.monotonic()
         try:
             while True:
-                for n, s in list(self.running.items()):
-                    if s.proc is not None and s.proc.poll() is not None:
-                        self.running.pop(n)
-                        self._finish_slice(s)
-                    elif time.monotonic() - s.started > s.seconds + SLICE_GRACE + 2 * self.config.timeout:
-                        _killpg(s.proc)
-                        self.running.pop(n)
-                        self._finish_slice(s, "killed (overran its slice)")
+                self._reap()
                 pr_stop = self.config.until_first_finding and self.state.new_findings
                 if self.stop_requested or pr_stop:
                     if self.running and any(s.lane != "minimize" for s in self.running.values()):
@@ -572,9 +844,13 @@ class Campaign:
                 remaining = self.config.duration - self.elapsed()
                 pending = self._pending_minimizations()
                 fuzzing_over = remaining < MIN_SLICE or pr_stop or self.stop_requested
+                if fuzzing_over and self.cluster is not None and (self.running or pending) and self._cluster_idle_too_long():
+                    self._abandon()
+                    pending = []
                 if fuzzing_over and not self.running and (not pending or self.stop_requested):
                     break
-                while len(self.running) < self.config.jobs and not self.stop_requested:
+                slots = self._slots()
+                while len(self.running) < slots and not self.stop_requested:
                     if pending:
                         fid = pending.pop(0)
                         self._start_slice("minimize", None, self.config.minimize_seconds, finding=fid)
@@ -588,7 +864,12 @@ class Campaign:
                     self._start_slice(lane, lanes[lane], min(self.config.slice, remaining))
                 if time.monotonic() - last_tick >= TICK_SECONDS:
                     self._record({"t": "tick", "elapsed": self.elapsed(), "time": time.time()})
+                    if self.cluster is not None:
+                        self.cluster.heartbeat()
                     last_tick = time.monotonic()
+                if self.cluster is not None and time.monotonic() - last_survey >= CLUSTER_SURVEY_SECONDS:
+                    self.cluster.survey(self.config.targets, set())  # workers that joined since
+                    last_survey = time.monotonic()
                 if time.monotonic() - last_report >= 30.0:
                     self.write_reports(final=False)
                     last_report = time.monotonic()
@@ -660,6 +941,10 @@ def run_campaign(config: CampaignConfig, progress: Callable[[str], None] | None 
     select_targets(config.targets)  # a bad target name: exit 2 before anything starts
     if config.jobs < 1:
         raise InvalidArgument(f"jobs must be at least 1, got {config.jobs}")
+    if config.scheduler:
+        from fuzzharness.lanes.cluster import check_address
+
+        config.scheduler = check_address(config.scheduler)  # a bad address: exit 2 before the journal is touched
     return Campaign(config, progress).run()
 
 

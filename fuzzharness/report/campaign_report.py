@@ -5,7 +5,8 @@
 
 * ``report.json``       -- everything below, for tools;
 * ``report.md``         -- the summary a person reads in a minute: verdict, new and
-  known findings with their minimal programs and repro commands, per-lane table;
+  known findings with their minimal programs and repro commands, per-lane table and,
+  for a campaign on a Dask cluster, the per-worker table and the cluster's execs/s;
 * ``report.html``       -- self-contained (plots are inline SVG drawn by matplotlib):
   the same, plus execs/s and coverage/corpus size over time;
 * ``report.sarif``      -- SARIF 2.1.0 for code scanning: one rule per finding kind,
@@ -216,7 +217,44 @@ def build_report(state: Any, out: Path, queue: Path, final: bool, elapsed: float
         "known": [f["id"] for f in findings if not f["new"]],
         "exit_code": 1 if new else 0,
         "bench": bench,
+        "cluster": _cluster(state, elapsed, total_execs),
     }
+
+
+def _cluster(state: Any, elapsed: float, total_execs: int) -> dict[str, Any] | None:
+    """The per-worker table of a campaign on a cluster (None for a campaign on this machine).
+
+    A worker's ``execs/s`` is over the seconds its slices ran; ``lost`` counts the slices
+    that started there and ended elsewhere or never (its death); the cluster's total is
+    every execution over the campaign's elapsed time, as the campaign's own figure."""
+    if not state.config.scheduler:
+        return None
+    rows = []
+    for address, w in sorted(state.workers.items(), key=lambda item: (str(item[1].get("name")), item[0])):
+        busy = float(w["seconds"])
+        rows.append({"worker": address, "name": w.get("name"), "host": w.get("host"), "slices": w["slices"],
+                     "minimizations": w["minimizations"],
+                     "lost": max(0, w["started"] - w["slices"] - w["minimizations"]), "seconds": round(busy, 1),
+                     "execs": w["execs"], "execs_per_second": round(w["execs"] / busy, 1) if busy else 0.0,
+                     "hits": w["hits"], "first_found": w["first_found"]})  # fmt: skip
+    return {"scheduler": state.config.scheduler, "workers": rows, "execs": total_execs,
+            "execs_per_second": round(total_execs / elapsed, 1) if elapsed else 0.0}  # fmt: skip
+
+
+_WORKER_HEAD = ["worker", "host", "slices", "lost", "minimizations", "busy s", "execs", "execs/s", "hits", "first found"]
+
+
+def _worker_rows(report: dict[str, Any]) -> list[list[str]]:
+    return [[f"{w['name']} ({w['worker']})" if w.get("name") else w["worker"], str(w.get("host") or "-"),
+             str(w["slices"]), str(w["lost"]), str(w["minimizations"]), f"{w['seconds']:.0f}", f"{w['execs']:,}",
+             f"{w['execs_per_second']:,.1f}", str(w["hits"]), str(w["first_found"])]
+            for w in report["cluster"]["workers"]]  # fmt: skip
+
+
+def _cluster_total(report: dict[str, Any]) -> str:
+    c = report["cluster"]
+    return (f"Cluster {c['scheduler']}: {len(c['workers'])} worker(s), {c['execs']:,} execs in {report['elapsed']:.0f} s: "
+            f"{c['execs_per_second']:,.1f} execs/s in total.")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- markdown
@@ -250,7 +288,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Targets {', '.join(report['targets'])} ({report['variant']}"
         + (f", mutant {report['mutant']}" if report["mutant"] else "")
-        + f"), {report['jobs']} jobs, {report['elapsed']:.0f} s of {report['duration']:.0f} s"
+        + (f"), on the Dask cluster {report['cluster']['scheduler']}" if report.get("cluster") else f"), {report['jobs']} jobs")
+        + f", {report['elapsed']:.0f} s of {report['duration']:.0f} s"
         + (f", resumed {report['resumes']} time(s)" if report["resumes"] else "")
         + f", seed {report['seed']}. {report['execs']:,} execs, {report['execs_per_second']:,.1f} execs/s with all"
         f" lanes; corpus: {report['corpus']['entries']} entries.",
@@ -277,6 +316,10 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append("")
     lines += ["## Lanes", "", "| " + " | ".join(_LANE_HEAD) + " |", "|" + "---|" * len(_LANE_HEAD)]
     lines += ["| " + " | ".join(r) + " |" for r in _lane_rows(report)]
+    if report.get("cluster"):
+        lines += ["", "## Workers", "", _cluster_total(report), "", "| " + " | ".join(_WORKER_HEAD) + " |",
+                  "|" + "---|" * len(_WORKER_HEAD)]  # fmt: skip
+        lines += ["| " + " | ".join(r) + " |" for r in _worker_rows(report)]
     if report.get("bench"):
         lines += ["", "## execs/s: all lanes vs each lane alone", "", "| run | execs | seconds | execs/s |", "|---|---|---|---|"]
         for row in report["bench"]["rows"]:
@@ -355,8 +398,9 @@ def to_html(report: dict[str, Any]) -> str:
         f"<h1>fuzzharness campaign {e(report['campaign'])}</h1>",
         f"<p><b>{e(_verdict(report).replace('**', ''))}</b> &mdash; exit code {report['exit_code']} &mdash; "
         f"status {e(report['status'])}</p>",
-        f"<p>targets {e(', '.join(report['targets']))} ({e(report['variant'])}), {report['jobs']} jobs, "
-        f"{report['elapsed']:.0f} s of {report['duration']:.0f} s, seed {report['seed']}, "
+        f"<p>targets {e(', '.join(report['targets']))} ({e(report['variant'])}), "
+        + (f"on the Dask cluster {e(report['cluster']['scheduler'])}, " if report.get("cluster") else f"{report['jobs']} jobs, ")
+        + f"{report['elapsed']:.0f} s of {report['duration']:.0f} s, seed {report['seed']}, "
         f"{report['execs']:,} execs, <b>{report['execs_per_second']:,.1f} execs/s</b> with all lanes, "
         f"corpus {report['corpus']['entries']} entries.</p>",
     ]
@@ -381,6 +425,12 @@ def to_html(report: dict[str, Any]) -> str:
     for row in _lane_rows(report):
         parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     parts.append("</table>")
+    if report.get("cluster"):
+        parts.append(f"<h2>Workers</h2><p>{e(_cluster_total(report))}</p><table><tr>"
+                     + "".join(f"<th>{e(h)}</th>" for h in _WORKER_HEAD) + "</tr>")  # fmt: skip
+        for row in _worker_rows(report):
+            parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+        parts.append("</table>")
     if report.get("bench"):
         parts.append("<h2>execs/s: all lanes vs each lane alone</h2><table><tr><th>run</th><th>execs</th>"
                      "<th>seconds</th><th>execs/s</th></tr>")  # fmt: skip

@@ -61,7 +61,7 @@ def test_hostile_json_is_one_line(tmp_path, text, needle):
 
 
 @pytest.mark.parametrize("changes, needle", [
-    ({"seed": 1 << 70}, "'seed'"),
+    ({"seed": 1 << 100}, "'seed'"),
     ({"mutant": 1 << 40}, "'mutant'"),
     ({"summary": "\ud800"}, "lone surrogate"),
     ({"signature": ["divergence", "\x1b[2J"]}, "control character"),
