@@ -86,6 +86,7 @@ __all__ = [
     "MAX_REPEAT",
     "MAX_REPEAT_BODY",
     "MAX_REPEAT_CALLS",
+    "generate_long_lifetime",
 ]
 
 TEXT_HEADER = "# fuzzharness program v1"
@@ -1046,13 +1047,26 @@ def _add_short_repeat(rng: random.Random, config: Config, ops: list[Op], sizes: 
     return ops[:position] + [block] + _shifted(ops[position:], first, block.produces_handle)
 
 
-def _add_long_repeat(rng: random.Random, config: Config, ops: list[Op]) -> tuple[Config, list[Op]]:
+def generate_long_lifetime(rng: random.Random, max_ops: int = 48, via_rate: float = 0.0) -> Program:
+    """A program with a long-lifetime block for sure: two times in three one slot reused
+    33,000..70,000 times (a 16-bit version wraps: ABA), else a table filled past its
+    capacity. For fuzzers that schedule long lifetimes by time rather than by chance
+    (a long block costs ~1 s to run and check: too much for every program, too rare
+    at :data:`LONG_REPEAT_RATE` to be found in a minute)."""
+    base = generate(rng, max_ops, via_rate)
+    config, ops = _add_long_repeat(rng, base.config, list(base.ops), cycle=rng.random() < 2 / 3)
+    return Program(config, tuple(ops))
+
+
+def _add_long_repeat(rng: random.Random, config: Config, ops: list[Op],
+                     cycle: bool | None = None) -> tuple[Config, list[Op]]:  # fmt: skip
     """A long-lifetime block: one slot reused 33,000..70,000 times (past 2^15 and 2^16
     generations), then its last, dead handle used; or a table of 2^12..2^LONG_FILL_LOG2
-    slots filled to one past its capacity (the config grows to hold it)."""
+    slots filled to one past its capacity (the config grows to hold it). ``cycle``
+    chooses the shape (None: a coin toss)."""
     position = rng.randrange(len(ops) + 1)
     first = sum(op.produces_handle for op in ops[:position])
-    if rng.random() < 0.5:
+    if (rng.random() < 0.5) if cycle is None else cycle:
         block = Repeat(rng.randrange(33_000, 70_001), (Create(rng.choice((0, 1, 8))), Release(Ref(first))))
         tail: list[Op] = [rng.choice((Acquire, Release, Info))(Ref(first))]
     else:
