@@ -78,7 +78,7 @@ test-go:
 
 # The nightly campaign (ci/nightly.yml runs this with --duration 5h30m); DURATION=30m make campaign
 DURATION ?= 8h
-campaign: build build-mutants build-asan
+campaign: build build-mutants build-asan build-cov
 	$(BIN)/fuzzharness campaign --config ci/campaign.toml --duration $(DURATION) --jobs $$(nproc)
 
 abi-check: setup

@@ -23,6 +23,7 @@ ones. It is checked before the command runs (a bad file: exit 2, one line) and p
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -33,6 +34,7 @@ from typing import Any
 from fuzzharness import __version__
 from fuzzharness.contract.header import ABI_MAJOR, ABI_MINOR, Mutant, parse_mutant
 from fuzzharness.errors import FuzzHarnessError, InvalidArgument, UserError
+from fuzzharness.report.text import printable
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
 
@@ -48,6 +50,14 @@ def _positive(kind: type) -> Any:
         return value
 
     return parse
+
+
+def target_list(text: str, flag: str = "--targets") -> list[str]:
+    """``rust,go`` -> ["rust", "go"]; an empty name (``rust,,go``, a trailing comma) is refused."""
+    names = [t.strip() for t in str(text).split(",")]
+    if not names or any(not t for t in names):
+        raise InvalidArgument(f"{flag}: {str(text)[:80]!r} has an empty name (give names separated by single commas)")
+    return names
 
 
 def _mutant(text: str) -> int:
@@ -70,7 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the target shims (cargo, go)", description="Build target libraries.")
     p.add_argument("--target", action="append", help="target to build (repeatable; default: all)")
     p.add_argument("--variant", default="release",
-                   help="build variant: release, asan, mutants or mutants-asan (default: release)")  # fmt: skip
+                   help="build variant: release, asan, mutants, mutants-asan, or the libFuzzer coverage "
+                        "builds cov and mutants-cov (default: release; `fuzzharness targets` lists each "
+                        "target's)")  # fmt: skip
 
     p = sub.add_parser("targets", help="list registered targets",
                        description="List targets, ABI versions, build state, handle policies.")  # fmt: skip
@@ -83,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--seconds", type=_positive(float), help="time budget (default 30)")
     budget.add_argument("--runs", type=_positive(int), help="number of programs instead of a time budget")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0); every program's own seed is recorded")
-    p.add_argument("--jobs", type=_positive(int), default=1, help="parallel job processes (default 1)")
+    p.add_argument("--jobs", type=_positive(int), default=None, help="parallel job processes (default: one per core)")
     p.add_argument("--out", type=Path, default=Path("corpus/crashes"), help="findings directory (default corpus/crashes)")
     p.add_argument("--variant", default="release", help="build variant (default release)")
     p.add_argument("--mutant", type=_mutant, default=0, help="inject a mutant (mutants variant only), e.g. snapshot-shares")
@@ -283,10 +295,13 @@ def _add_registry_option(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from fuzzharness.contract.registry import build, load_registry, select_targets
+    from fuzzharness.contract.registry import build, check_tools, load_registry, select_targets
 
     # Without --target: every single-runtime target (a pair is built by building its members).
     specs = select_targets(args.target) if args.target else [s for s in load_registry().values() if not s.pair]
+    for spec in specs:
+        spec.variant(args.variant)  # an unknown variant: one line naming the variants, before any build
+    check_tools(specs)  # every missing tool named at once, not the first target's only
     for spec in specs:
         print(f"building {spec.name} ({args.variant}) ...", file=sys.stderr, flush=True)
         path = build(spec, args.variant)
@@ -360,7 +375,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if args.mutant and args.variant == "release":
         raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
     options = FuzzOptions(
-        targets=[t for t in args.targets.split(",") if t],
+        targets=target_list(args.targets),
         seconds=seconds if not args.runs else None,
         runs=args.runs,
         seed=args.seed,
@@ -418,25 +433,45 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     from fuzzharness.findings.repro import reproduce
+    from fuzzharness.report.text import printable
 
-    results = [reproduce(p, args.times, args.targets, args.variant, args.timeout, args.mutant) for p in args.paths]
+    if args.targets is not None:
+        target_list(args.targets)
+    results, errors = [], []
+    for path in args.paths:
+        try:
+            # One result at a time: a bad later path never hides an earlier path's result.
+            r = reproduce(path, args.times, args.targets, args.variant, args.timeout, args.mutant)
+        except UserError as exc:
+            errors.append(str(exc))
+            if not args.json:
+                print(f"fuzzharness: error: {printable(str(exc))}", file=sys.stderr, flush=True)
+            continue
+        results.append(r)
+        if not args.json:
+            _print_repro(r, printable)
     if args.json:
         print(json.dumps([{"path": r.path, "signature": r.expected, "runs": r.runs, "reproduced": r.reproduced,
-                           "verdict": r.verdict, "found": [f.summary for f in r.found]} for r in results], indent=2))  # fmt: skip
-    else:
-        for r in results:
-            print(f"== {r.path}")
-            if r.expected:
-                print(f"   signature: {' | '.join(r.expected)}")
-            print(r.trace, end="")
-            for target, failure in r.failures.items():
-                tail = failure.stderr_tail.strip().splitlines()[-20:]
-                print(f"   {target} {failure.describe()}; last lines of its stderr:")
-                print("\n".join("     | " + line for line in tail))
-            for f in r.found:
-                print(f"   found: [{f.kind.name}] {f.summary}")
-            print(f"   verdict: {r.verdict.upper()}\n")
-    return EXIT_FOUND if any(r.reproduced for r in results) else EXIT_CLEAN
+                           "verdict": r.verdict, "found": [f.summary for f in r.found]} for r in results]
+                         + [{"error": e} for e in errors], indent=2))  # fmt: skip
+    if any(r.reproduced for r in results):
+        return EXIT_FOUND
+    return EXIT_USAGE if errors else EXIT_CLEAN
+
+
+def _print_repro(r: Any, printable: Any) -> None:
+    """One repro result, every text from the finding's files with its control characters escaped."""
+    lines = [f"== {r.path}"]
+    if r.expected:
+        lines.append(f"   signature: {' | '.join(r.expected)}")
+    lines.append(r.trace.rstrip("\n"))
+    for target, failure in r.failures.items():
+        tail = failure.stderr_tail.strip().splitlines()[-20:]
+        lines.append(f"   {target} {failure.describe()}; last lines of its stderr:")
+        lines += ["     | " + line for line in tail]
+    lines += [f"   found: [{f.kind.name}] {f.summary}" for f in r.found]
+    lines.append(f"   verdict: {r.verdict.upper()}\n")
+    print(printable("\n".join(line for line in lines if line)), flush=True)
 
 
 def cmd_abi_check(args: argparse.Namespace) -> int:
@@ -496,7 +531,7 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if args.mutant and args.variant == "release":
         raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
     options = StressOptions(
-        targets=[t for t in args.targets.split(",") if t],
+        targets=target_list(args.targets),
         threads=args.threads,
         seconds=args.seconds if args.seconds or args.runs else 20.0,
         runs=args.runs,
@@ -544,6 +579,7 @@ def cmd_stress_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from fuzzharness.bench import reclamation
     from fuzzharness.bench.reclamation import BenchOptions, BenchProgress, parse_mix, print_summary, run_bench
     from fuzzharness.contract.registry import select_targets
 
@@ -563,6 +599,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out=args.out, live=args.live, size=args.size, io_len=min(16, args.size), mix=parse_mix(args.mix),
         overhead_pairs=args.overhead_pairs, timeout=args.timeout, seed=args.seed,
     )  # fmt: skip
+    reclamation.check_size(args.size, args.live, options.threads)
     if args.overhead_pairs < 0:
         raise InvalidArgument(f"--overhead-pairs must be >= 0, got {args.overhead_pairs}")
     if max(options.threads) > 256 or max(options.threads) * (options.live + 2) + 64 > 1 << 20:
@@ -580,7 +617,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print_summary(report)
         print(f"report: {options.out}/bench.json, bench.md, latency_cdf.png, pending_garbage.png")
     bad = [r for r in report["configurations"] if r["status"] != "ok" or not r["consistency"]["ok"]]
-    return EXIT_FOUND if bad else EXIT_CLEAN
+    if bad:
+        return EXIT_FOUND
+    nothing = reclamation.measured_nothing(report)
+    if nothing:
+        print(f"fuzzharness: bench {options.out}: measured nothing ({nothing})", file=sys.stderr)
+        return EXIT_INCONCLUSIVE
+    return EXIT_CLEAN
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
@@ -607,23 +650,23 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 
 
 def cmd_campaign(args: argparse.Namespace) -> int:
-    from fuzzharness.lanes.campaign import load_config, parse_duration, run_campaign
+    from fuzzharness.lanes.campaign import enabled_lanes, load_config, parse_duration, run_campaign
     from fuzzharness.lanes.slices import LANES
 
     config = load_config(args.config)
-    if args.targets:
-        config.targets = [t for t in args.targets.split(",") if t]
-    if args.duration:
+    if args.targets is not None:
+        config.targets = target_list(args.targets)
+    if args.duration is not None:
         config.duration = parse_duration(args.duration, "--duration")
-    if args.slice:
+    if args.slice is not None:
         config.slice = parse_duration(args.slice, "--slice")
     for name in ("jobs", "out", "corpus", "known", "seed", "variant", "mutant", "minimize_seconds", "scheduler"):
         if getattr(args, name) is not None:
             setattr(config, name, getattr(args, name))
     if args.until_first_finding:
         config.until_first_finding = True
-    if args.lanes:
-        chosen = [n for n in args.lanes.split(",") if n]
+    if args.lanes is not None:
+        chosen = target_list(args.lanes, "--lanes")
         unknown = [n for n in chosen if n not in LANES]
         if unknown:
             raise InvalidArgument(f"--lanes: unknown lane(s) {', '.join(unknown)} (lanes: {', '.join(LANES)})")
@@ -631,6 +674,9 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             lane.enabled = name in chosen
     if config.mutant and not config.variant.startswith("mutants"):
         raise InvalidArgument("--mutant needs a build variant with mutant injection: add --variant mutants")
+    if not enabled_lanes(config):
+        where = f"{args.config}" if args.config and not args.lanes else "--lanes"
+        raise InvalidArgument(f"{where}: no lane is enabled with a positive weight (lanes: {', '.join(LANES)})")
 
     def progress(message: str) -> None:
         if not args.json:
@@ -650,8 +696,15 @@ def cmd_campaign(args: argparse.Namespace) -> int:
             print(f"  {tag} [{f['kind']}] {f['summary'][:150]}\n        {f['repro']}")
         for name, lane in report["lanes"].items():
             if lane["status"] != "ok":
-                print(f"  lane {name}: {lane['status']}: {lane['reason'][:200]}")
+                why = lane["reason"] or "; ".join(lane["errors"][-1:])
+                print(f"  lane {name}: {lane['status']}: {printable(why[:200])}")
         print(f"  reports: {result.out}/report.md, report.html, report.sarif, report.junit.xml")
+    if result.exit_code == EXIT_INCONCLUSIVE:
+        idle = ", ".join(f"{n} ({s['status']})" for n, s in report["lanes"].items()) or "none"
+        print(f"fuzzharness: campaign {result.out}: no lane did a single exec: nothing was checked (lanes: {idle})",
+              file=sys.stderr)  # fmt: skip
+    elif result.exit_code == EXIT_INTERRUPTED:
+        print(f"fuzzharness: campaign {result.out}: interrupted; run the same command again to resume", file=sys.stderr)
     return result.exit_code
 
 
@@ -682,8 +735,8 @@ def cmd_campaign_bench(args: argparse.Namespace) -> int:
     from fuzzharness.lanes.campaign import bench, load_config
 
     config = load_config(args.config)
-    if args.targets:
-        config.targets = [t for t in args.targets.split(",") if t]
+    if args.targets is not None:
+        config.targets = target_list(args.targets)
     if args.jobs:
         config.jobs = args.jobs
     result = bench(config, args.seconds, lambda m: print(f"campaign-bench: {m}", file=sys.stderr, flush=True))
@@ -715,7 +768,7 @@ def cmd_covfuzz(args: argparse.Namespace) -> int:
             print(f"   {result['execs']} execs, cov {result['coverage']}, {len(result['findings'])} finding(s), "
                   f"{result['restarts']} restart(s)", file=sys.stderr, flush=True)  # fmt: skip
 
-    result = run_lane([t for t in args.targets.split(",") if t], args.seconds, args.corpus, args.out, args.seed,
+    result = run_lane(target_list(args.targets), args.seconds, args.corpus, args.out, args.seed,
                       args.variant, args.mutant, timeout=args.timeout, progress=progress)  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -734,7 +787,7 @@ def cmd_covfuzz(args: argparse.Namespace) -> int:
 def cmd_corpus_min(args: argparse.Namespace) -> int:
     from fuzzharness.lanes.coverage import minimize_corpus
 
-    result = minimize_corpus([t for t in args.targets.split(",") if t], args.corpus, args.variant, args.mutant)
+    result = minimize_corpus(target_list(args.targets), args.corpus, args.variant, args.mutant)
     print(f"corpus {args.corpus}: {result['before']} -> {result['after']} inputs")
     return EXIT_CLEAN
 
@@ -801,11 +854,19 @@ def main(argv: list[str] | None = None) -> int:
         _apply_keep_env(args)
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"fuzzharness: error: {exc}", file=sys.stderr)
+        print(f"fuzzharness: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fuzzharness: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            traceback.print_exc()
+            print("fuzzharness: internal error (a bug in fuzzharness; please report it)", file=sys.stderr)
+            return EXIT_INTERNAL
+        where = printable(str(exc.filename)) if exc.filename else "the output"
+        print(f"fuzzharness: error: {where}: {exc.strerror}: stopped; what was saved is kept", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # noqa: BLE001 - the last line of defence: say it is our bug
         traceback.print_exc()
         print("fuzzharness: internal error (a bug in fuzzharness; please report it)", file=sys.stderr)

@@ -52,9 +52,11 @@ var (
 	_ = [1]struct{}{}[C.FH_MUTANT_MAGIC_CRASH-table.MutantMagicCrash]
 	_ = [1]struct{}{}[C.FH_MUTANT_GUARD_ONE_SIDE-table.MutantGuardOneSide]
 	_ = [1]struct{}{}[C.FH_MUTANT_CLEANUP_UNREACHABLE-table.MutantCleanupUnreachable]
+	_ = [1]struct{}{}[C.FH_MUTANT_SNAPSHOT_PIN_RACE-table.MutantSnapshotPinRace]
 )
 
 func init() {
+	table.SetPerturb(fhadapter.PerturbPoint)
 	table.SetSegfault(func() { C.shim_write_through_null() })
 	table.SetWiden(widenPastEnd)
 	table.SetGoCache(goCache.store, goCache.load)
@@ -63,6 +65,17 @@ func init() {
 //export fh_test_set_mutant
 func fh_test_set_mutant(mutant C.uint32_t) C.fh_status {
 	return boundary("fh_test_set_mutant", func() error { return table.SetMutant(uint32(mutant)) })
+}
+
+// fh_test_set_perturb installs the in-call perturbation hook (NULL uninstalls);
+// the table calls it at its points (table.SetPerturb) through the adapter kit.
+//
+//export fh_test_set_perturb
+func fh_test_set_perturb(hook C.fh_perturb_hook) C.fh_status {
+	return boundary("fh_test_set_perturb", func() error {
+		fhadapter.SetPerturbHook(uintptr(unsafe.Pointer(hook)))
+		return nil
+	})
 }
 
 // widenPastEnd (FH_MUTANT_BOUNDS_OFF_BY_ONE) returns mem, a resource's C

@@ -115,10 +115,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from fuzzharness.errors import InvalidArgument
 from fuzzharness.execution.environment import decide
 
 __all__ = ["BenchOptions", "Configuration", "plan", "run_bench", "parse_mix", "LatencyRecorder",
-           "summarize_configuration", "overhead_summary", "write_report", "render_markdown", "child_main", "DEFAULT_MIX"]  # fmt: skip
+           "summarize_configuration", "overhead_summary", "write_report", "render_markdown", "child_main", "DEFAULT_MIX",
+           "check_size", "measured_nothing", "MAX_SIZE"]  # fmt: skip
 
 #: The load generator's mix ops, in the order of bench_decls.h's enum fhb_op.
 MIX_OPS = ("replace", "acqrel", "write", "read", "snapshot")
@@ -678,6 +680,30 @@ def run_configuration(config: Configuration, options: BenchOptions,
     if result["kind"] == "error":
         return {**identity, "status": "error", "reason": result["message"]}
     return {**identity, **result["figures"]}
+
+
+#: bytes per resource at most, and bytes of live resources of one configuration at most
+MAX_SIZE = 1 << 20
+MAX_LIVE_BYTES = 1 << 30
+
+
+def check_size(size: int, live: int, threads: list[int]) -> None:
+    """Refuse a ``--size`` the load generator cannot hold (InvalidArgument, one line)."""
+    if not 1 <= size <= MAX_SIZE:
+        raise InvalidArgument(f"--size: bytes per resource from 1 to {MAX_SIZE}, got {size}")
+    if size * live * max(threads) > MAX_LIVE_BYTES:
+        raise InvalidArgument(f"--size {size} x --live {live} x {max(threads)} threads is more than "
+                              f"{MAX_LIVE_BYTES >> 20} MiB of live resources")  # fmt: skip
+
+
+def measured_nothing(report: dict[str, Any]) -> str | None:
+    """Why a bench report measured nothing (no configuration ran with a single call), or None."""
+    rows = report.get("configurations") or []
+    if not rows:
+        return "no configuration ran"
+    if not any(r.get("status") == "ok" and (r.get("throughput") or {}).get("calls") for r in rows):
+        return f"none of the {len(rows)} configuration(s) made a single call"
+    return None
 
 
 def run_bench(options: BenchOptions, progress: Any = None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from fuzzharness.contract.values import MAX_READ_LEN, ResourceInfo, StatsValue
 from fuzzharness.errors import MissingToolchain, TargetNotBuilt
 
 __all__ = ["Library", "PairLibrary", "CallRecorder", "bare_loop", "cdef_source", "NativeRunner", "NativeOp", "NativeRecord", "build_runner",
-           "NO_STEP", "LAST_ERROR_CAP"]  # fmt: skip
+           "NO_STEP", "LAST_ERROR_CAP", "REC_STRUCT", "OP_STRUCT"]  # fmt: skip
 
 _DLOPEN_FLAGS = os.RTLD_NOW | os.RTLD_LOCAL | getattr(os, "RTLD_NODELETE", 0)
 #: Buffer size for fh_last_error (bytes, NUL included): messages are kept up to cap - 1 bytes.
@@ -502,6 +502,11 @@ P_NONE, P_YIELD, P_SPIN = 0, 1, 2
 
 _OP_STRUCT = _struct.Struct("<BBBBIIIQQQ")
 _REC_STRUCT = _struct.Struct("<iIQQIIQQ6Q")
+#: One record of the runner's record buffer (fhr_rec): status, message length, handle, out,
+#: refs, read_only, two timestamps, six stats counters.
+REC_STRUCT = _REC_STRUCT
+#: One op of the runner's op array (fhr_op).
+OP_STRUCT = _OP_STRUCT
 _CONTRACT_FUNCTIONS = ("create", "acquire", "release", "write", "read", "snapshot", "info", "stats", "quiesce",
                        "last_error")  # fmt: skip
 
@@ -656,7 +661,8 @@ class NativeRunner:
         if self._progress != self.ffi.NULL:
             self._progress[0] = NO_STEP if step is None else step
 
-    def run_sequential(self, ops: list[Any], progress: bool = False, vias: bytes | None = None) -> list[NativeRecord]:
+    def run_sequential(self, ops: list[Any] | None, progress: bool = False, vias: bytes | None = None,
+                       encoded: tuple | None = None) -> Any:  # fmt: skip
         """Run one op list on the calling thread, timestamps off, keeping fh_last_error
         messages as :meth:`Library.last_error` does (up to LAST_ERROR_CAP - 1 bytes). With
         ``progress``, i + 1 is stored in the progress buffer right before op i.
@@ -666,8 +672,64 @@ class NativeRunner:
         is the per-program path of ``fuzz`` (one call per program), so it reuses native
         buffers kept from one call to the next instead of allocating new ones.
         ``vias``: per op, the table (0 default, 1 alternate: a pair's owner); None: all 0.
+        Returns a :class:`NativeRecord` per op.
+
+        ``encoded``: instead of ``ops``, the op array already packed, ``(ops, n_ops,
+        n_local, blob, out_len)`` (see :meth:`run_encoded`, which returns what this
+        returns then). Every runner call of a sequential program goes through this
+        method, so a crash's Python stack names it whichever form was used (triage
+        reads the step in flight then, see fuzzharness.findings.triage).
         """
+        records_wanted = encoded is None
+        if encoded is None:
+            encoded, reads, stats_ops = self._pack_sequential(ops, vias)
+        packed, n_ops, n_local, blob, out_len = encoded
         ffi = self.ffi
+        b = self._sequential_buffers(n_ops, out_len, len(blob))
+        ffi.memmove(b["ops"], packed, len(packed))
+        if blob:
+            ffi.memmove(b["data"], blob, len(blob))
+        th = b["thread"]
+        th.n_ops, th.n_local, th.out_len = n_ops, n_local, out_len
+        th.progress = self._progress if progress else ffi.NULL
+        rc = self.lib.fhr_run(self.table, th, 1, ffi.NULL, 0, b["data"], len(blob), LAST_ERROR_CAP, 0)
+        if rc != 0:
+            raise RuntimeError(f"native runner failed (rc {rc})")
+        out_bytes = ffi.buffer(b["out"], out_len)[:] if out_len else b""
+        msgs, string = b["msgs"], ffi.string
+        raw = ffi.buffer(b["recs"], _REC_STRUCT.size * n_ops)[:]
+        if not records_wanted:
+            return raw, out_bytes, lambda i: string(msgs + i * LAST_ERROR_CAP)
+        records = []
+        new = tuple.__new__  # a NativeRecord without the Python-level __new__ (hot loop)
+        for i, (status, _, handle, value, refs, ro, t0, t1, s0, s1, s2, s3, s4, s5) in enumerate(
+            _REC_STRUCT.iter_unpack(raw)
+        ):
+            data = message = stats = None
+            if status == 0:
+                if i in reads:
+                    where, length = reads[i]
+                    data = out_bytes[where : where + length]
+                elif i in stats_ops:
+                    stats = (s0, s1, s2, s3, s4, s5)
+            elif status != -1:
+                message = string(msgs + i * LAST_ERROR_CAP).decode("utf-8", "replace")
+            records.append(new(NativeRecord, (status, handle, value, refs, ro, t0, t1, stats, data, message)))
+        return records
+
+    def run_sequential_raw(self, ops: list[Any], progress: bool = False, vias: bytes | None = None) -> tuple:
+        """:meth:`run_sequential` without building records: ``(recs, out, reads, stats_ops,
+        message)`` where ``recs`` is the runner's record buffer as one ``bytes``
+        (:data:`REC_STRUCT` per op), ``out`` the bytes read, ``reads`` maps an op index to
+        ``(where, length)`` in ``out``, ``stats_ops`` holds the indices of stats ops, and
+        ``message(i)`` is op i's fh_last_error text (valid until the next run)."""
+        encoded, reads, stats_ops = self._pack_sequential(ops, vias)
+        raw, out_bytes, message = self.run_sequential(None, progress, encoded=encoded)
+        return raw, out_bytes, reads, stats_ops, lambda i: message(i).decode("utf-8", "replace")
+
+    @staticmethod
+    def _pack_sequential(ops: list[Any], vias: bytes | None) -> tuple[tuple, dict[int, tuple[int, int]], set[int]]:
+        """``ops`` as the runner's op array: ``((packed, n_ops, n_local, blob, out_len), reads, stats_ops)``."""
         pack = _OP_STRUCT.pack
         vias = vias or bytes(len(ops))
         packed = bytearray()
@@ -689,35 +751,16 @@ class NativeRunner:
                 if code == 7:
                     stats_ops.add(i)
             packed += pack(code, hkind, 0, vias[i], index, 0, length, value, arg, where)
-        n = len(ops)
-        b = self._sequential_buffers(n, out_len, len(blob))
-        ffi.memmove(b["ops"], packed, len(packed))
-        if blob:
-            ffi.memmove(b["data"], blob, len(blob))
-        th = b["thread"]
-        th.n_ops, th.n_local, th.out_len = n, n_local, out_len
-        th.progress = self._progress if progress else ffi.NULL
-        rc = self.lib.fhr_run(self.table, th, 1, ffi.NULL, 0, b["data"], len(blob), LAST_ERROR_CAP, 0)
-        if rc != 0:
-            raise RuntimeError(f"native runner failed (rc {rc})")
-        out_bytes = ffi.buffer(b["out"], out_len)[:] if out_len else b""
-        msgs = b["msgs"]
-        records = []
-        new = tuple.__new__  # a NativeRecord without the Python-level __new__ (hot loop)
-        for i, (status, _, handle, value, refs, ro, t0, t1, s0, s1, s2, s3, s4, s5) in enumerate(
-            _REC_STRUCT.iter_unpack(ffi.buffer(b["recs"], _REC_STRUCT.size * n))
-        ):
-            data = message = stats = None
-            if status == 0:
-                if i in reads:
-                    where, length = reads[i]
-                    data = out_bytes[where : where + length]
-                elif i in stats_ops:
-                    stats = (s0, s1, s2, s3, s4, s5)
-            elif status != -1:
-                message = ffi.string(msgs + i * LAST_ERROR_CAP).decode("utf-8", "replace")
-            records.append(new(NativeRecord, (status, handle, value, refs, ro, t0, t1, stats, data, message)))
-        return records
+        return (bytes(packed), len(ops), n_local, bytes(blob), out_len), reads, stats_ops
+
+    def run_encoded(self, ops: bytes, n_ops: int, n_local: int, blob: bytes, out_len: int,
+                    progress: bool = False) -> tuple[bytes, bytes, Any]:  # fmt: skip
+        """Run ``n_ops`` ops already packed as the runner's op array (:data:`OP_STRUCT`
+        each, ``data`` fields pointing into ``blob`` / the read output) on the calling
+        thread, timestamps off: ``(recs, out, message)`` as :meth:`run_sequential_raw`,
+        except that ``message(i)`` is the raw UTF-8 bytes (decoded only if needed).
+        ``n_local``: how many ops produce a handle; ``out_len``: total bytes read."""
+        return self.run_sequential(None, progress, encoded=(ops, n_ops, n_local, blob, out_len))
 
     def _sequential_buffers(self, n_ops: int, out_len: int, data_len: int) -> dict[str, Any]:
         """Native buffers for :meth:`run_sequential`, grown (doubling) when too small."""
@@ -737,17 +780,28 @@ class NativeRunner:
         return b
 
     def run(
-        self, threads: list[list[NativeOp]], shared: list[int] = (), timestamps: bool = True
-    ) -> list[list[NativeRecord]]:
+        self, threads: list[list[NativeOp]], shared: list[int] = (), timestamps: bool = True, sync_wait_ns: int = 0,
+        sync_quorum: int = 0, tickets: list[list[int]] | None = None, spread: bool = False,
+        hooks: list[tuple[int, int, int]] | None = None,
+    ) -> list[list[NativeRecord]]:  # fmt: skip
         """Run one op list per thread (one list: on the calling thread, sequentially;
-        several: one OS thread each behind a start barrier); records per thread."""
-        prepared = self.prepare(threads, shared)
+        several: one OS thread each behind a start barrier); records per thread.
+        ``sync_wait_ns``: the longest a re-synchronization op waits for the others;
+        ``sync_quorum``: how many others it waits for (0: all). ``tickets``: per thread,
+        per op, its place in the order in which the calls must start (gated replay).
+        ``spread``: pin thread i to the i-th core the process may use. ``hooks``: per
+        thread, the in-call perturbation's (seed, rate in 2^-32 units, spin iterations),
+        for a target whose hook :meth:`install_perturb` installed."""
+        prepared = self.prepare(threads, shared, sync_wait_ns=sync_wait_ns, sync_quorum=sync_quorum,
+                                tickets=tickets, spread=spread, hooks=hooks)  # fmt: skip
         self.execute(prepared, timestamps)
         return self.collect(prepared)
 
     def prepare(
         self, threads: list[list[NativeOp]], shared: list[int] = (), msg_cap: int = RUNNER_MSG_CAP,
-        progress: bool = False,
+        progress: bool = False, sync_wait_ns: int = 0, sync_quorum: int = 0,
+        tickets: list[list[int]] | None = None, spread: bool = False,
+        hooks: list[tuple[int, int, int]] | None = None,
     ) -> Any:  # fmt: skip
         """Pack the op lists into native memory (separate, so a benchmark can time
         :meth:`execute` alone). ``progress``: the first thread publishes its progress."""
@@ -756,6 +810,8 @@ class NativeRunner:
         keep: list[Any] = []
         cthreads = ffi.new("fhr_thread[]", max(len(threads), 1))
         layouts = []
+        turn = ffi.new("uint32_t *")
+        keep.append(turn)
         for t, ops in enumerate(threads):
             packed = bytearray()
             out_len = 0
@@ -784,6 +840,15 @@ class NativeRunner:
             ct = cthreads[t]
             ct.ops, ct.n_ops, ct.n_local, ct.recs, ct.local = c_ops, n, n_local, recs, local
             ct.out, ct.out_len, ct.msgs = out, out_len, msgs
+            ct.sync_wait, ct.sync_quorum, ct.spread = int(sync_wait_ns), int(sync_quorum), int(spread)
+            if hooks is not None:
+                ct.hook_seed, ct.hook_rate, ct.hook_spin = hooks[t]
+            if tickets is not None:
+                if len(tickets[t]) != n:
+                    raise ValueError(f"thread {t}: {len(tickets[t])} tickets for {n} ops")
+                c_tickets = ffi.new("uint32_t[]", list(tickets[t]) or [0])
+                keep.append(c_tickets)
+                ct.tickets, ct.turn = c_tickets, turn
             if progress and t == 0:
                 ct.progress = self._progress
             layouts.append((ops, recs, out, msgs, reads))
@@ -833,6 +898,22 @@ class NativeRunner:
         """Nanoseconds per call of one contract function called ``n`` times in a C loop."""
         buf = self.ffi.new("uint8_t[]", max(length, 1))
         return self.lib.fhr_bare_loop(self.table, code, handle, offset, length, buf, n)
+
+    def install_perturb(self, library: Any) -> bool:
+        """Install the runner's in-call perturbation hook (``fhr_hook``) in a target's
+        test build through ``fh_test_set_perturb``; False when the library has no such
+        export (a release build, a pair) or refuses it."""
+        try:
+            setter = library.lib.fh_test_set_perturb
+        except (AttributeError, NotImplementedError):
+            return False
+        address = int(self.ffi.cast("uintptr_t", self.ffi.addressof(self.lib, "fhr_hook")))
+        return setter(library.ffi.cast("fh_perturb_hook", address)) == 0
+
+    def spin_ns(self, iterations: int = 20000) -> float:
+        """Nanoseconds one iteration of the runner's perturbation spin takes (min of 5),
+        to size spins in units of a target's call time (schedule ``unit="call"``)."""
+        return self.lib.fhr_spin_ns(iterations)
 
 
 # =========================================================================== bench
@@ -942,3 +1023,91 @@ class LoadGenerator:
                         "first_error_status": r.first_error_status, "first_error_op": r.first_error_op,
                         "first_error": self.ffi.string(r.first_error).decode("utf-8", "replace")})  # fmt: skip
         return out
+
+
+# =========================================================================== linearizability search
+#
+# The native search of fuzzharness/oracles/linearizability.py for the ownership model
+# (fuzzharness/contract/lincheck.c, compiled like the runner into build/lincheck/). The
+# oracle encodes a partition (fuzzharness.oracles.concurrent_model.native_search); this
+# module only moves the packed records into native memory and drives the search.
+
+LINCHECK_SOURCE = Path(__file__).with_name("lincheck.c")
+LINCHECK_DECLS = Path(__file__).with_name("lincheck_decls.h")
+LINCHECK_DIR = _PROJECT_ROOT / "build" / "lincheck"
+#: fhl_op and fhl_res as packed by the encoder (layouts fixed by lincheck_decls.h)
+SEARCH_OP = _struct.Struct("<BBBBiiiiIIIQQQQQ")
+SEARCH_RES = _struct.Struct("<BBBBIIIQ")
+#: fhl_advance outcomes
+SEARCH_RUNNING, SEARCH_OK, SEARCH_ILLEGAL, SEARCH_MEMO_FULL, SEARCH_NO_MEMORY = 0, 1, 2, 3, 4
+_SEARCH_MODULE: Any = None
+
+
+def _search_module() -> Any:
+    global _SEARCH_MODULE
+    if _SEARCH_MODULE is None:
+        name = _extension_name("_fh_lincheck_", LINCHECK_DECLS, LINCHECK_SOURCE)
+        module = _load_extension(name, _build_extension(name, LINCHECK_DIR, LINCHECK_DECLS, LINCHECK_SOURCE))
+        assert module.ffi.sizeof("fhl_op") == SEARCH_OP.size, "fhl_op layout"
+        assert module.ffi.sizeof("fhl_res") == SEARCH_RES.size, "fhl_res layout"
+        _SEARCH_MODULE = module
+    return _SEARCH_MODULE
+
+
+class NativeSearch:
+    """One partition's search in native code (see lincheck.c): :meth:`advance` runs it
+    in slices; the memo never grows past the bytes each slice is given."""
+
+    def __init__(self, config: dict[str, int], ops: bytes, n_ops: int, resources: bytes, n_resources: int,
+                 bindings: list[int], blob: bytes, capacity: int) -> None:  # fmt: skip
+        module = _search_module()
+        ffi, lib = module.ffi, module.lib
+        self._ffi, self._lib = ffi, lib
+        self.n_ops = n_ops
+        cfg = ffi.new("fhl_config *")
+        for name, value in config.items():
+            setattr(cfg, name, value)
+        self._keep = [cfg, ffi.new("fhl_op[]", max(n_ops, 1)), ffi.new("fhl_res[]", max(n_resources, 1)),
+                      ffi.new("int32_t[]", list(bindings) or [0]), ffi.new("uint8_t[]", bytes(blob) or b"\0")]  # fmt: skip
+        ffi.memmove(self._keep[1], ops, len(ops))
+        ffi.memmove(self._keep[2], resources, len(resources))
+        self._s = lib.fhl_new(cfg, self._keep[1], n_ops, self._keep[2], n_resources, self._keep[3], len(bindings),
+                              self._keep[4], len(blob), capacity)  # fmt: skip
+        if self._s == ffi.NULL:
+            raise MemoryError(f"the native linearizability search could not allocate a partition of {n_ops} ops")
+
+    def advance(self, iterations: int, memo_cap: int) -> int:
+        """Up to ``iterations`` search steps, the memo bounded by ``memo_cap`` bytes; one of
+        SEARCH_RUNNING, SEARCH_OK, SEARCH_ILLEGAL, SEARCH_MEMO_FULL, SEARCH_NO_MEMORY."""
+        return self._lib.fhl_advance(self._s, iterations, max(int(memo_cap), 0))
+
+    @property
+    def memo_bytes(self) -> int:
+        return self._lib.fhl_memo_bytes(self._s) if self._s is not None else 0
+
+    @property
+    def iterations(self) -> int:
+        return self._lib.fhl_iterations(self._s) if self._s is not None else 0
+
+    def longest(self) -> list[int]:
+        """Op indices of the longest linearizable prefix found (the whole order when ok)."""
+        out = self._ffi.new("uint32_t[]", max(self.n_ops, 1))
+        n = self._lib.fhl_longest(self._s, out, self.n_ops)
+        return list(out[0:n])
+
+    def stuck(self) -> int | None:
+        i = self._lib.fhl_stuck(self._s)
+        return None if i < 0 else i
+
+    def close(self) -> None:
+        """Free the native memory (the memo above all); the results read so far stay."""
+        if self._s is not None:
+            self._lib.fhl_free(self._s)
+            self._s = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+__all__ += ["NativeSearch", "SEARCH_OP", "SEARCH_RES", "SEARCH_RUNNING", "SEARCH_OK", "SEARCH_ILLEGAL",
+            "SEARCH_MEMO_FULL", "SEARCH_NO_MEMORY"]  # fmt: skip

@@ -457,6 +457,22 @@ def missing_tools(spec: TargetSpec) -> list[str]:
     return [tool for tool in spec.requires if shutil.which(tool) is None]
 
 
+def check_tools(specs: list[TargetSpec]) -> None:
+    """Before building ``specs`` (pairs through their members): MissingToolchain naming
+    every missing tool at once, with the targets that need it and how to get it."""
+    needed: dict[str, list[str]] = {}
+    for spec in specs:
+        for member in spec.members.values() if spec.members is not None else [spec]:
+            for tool in missing_tools(member):
+                needed.setdefault(tool, [])
+                if member.name not in needed[tool]:
+                    needed[tool].append(member.name)
+    if needed:
+        parts = "; ".join(f"{tool} (for {', '.join(names)}): {_TOOL_HINTS.get(tool, 'install it')}"
+                          for tool, names in needed.items())  # fmt: skip
+        raise MissingToolchain(f"cannot build: missing {', '.join(needed)} -- {parts}")
+
+
 def build(spec: TargetSpec, variant: str = "release", quiet: bool = False) -> Path:
     """Build one variant of a target; returns the library path.
 

@@ -53,8 +53,40 @@
  *    same runtime after a non-OK status;
  *  - schedule perturbation (PCT-style) is data: an op may ask for a
  *    sched_yield() or a busy spin of N iterations right before its call. The
- *    caller derives those from a recorded seed, so a schedule can be replayed.
+ *    caller derives those from a recorded seed, so a schedule can be replayed;
+ *    fhr_spin_ns measures what one spin iteration costs, so the caller can size
+ *    spins in units of the target's own call time;
+ *  - re-synchronization (FHR_P_SYNC): the op's thread publishes how many sync
+ *    points it has reached and waits until every other thread has reached as many
+ *    or has finished its ops (a finished thread never blocks anyone, so threads of
+ *    different lengths cannot deadlock) -- or, with a quorum q, until q of them
+ *    have (with more threads than cores, a partner on the other core is what
+ *    makes calls collide) -- then spins its jitter. Threads meet every
+ *    few ops instead of drifting apart for a whole run. The wait is bounded
+ *    (fhr_thread.sync_wait ns, sized by the caller to a few dozen calls): with more
+ *    threads than cores, a thread that is not on a core would otherwise hold every
+ *    running one back until the scheduler brings it back (milliseconds), and the
+ *    threads would run one after another instead of together. The wait spins and
+ *    never yields: a running thread it waits for arrives within a few calls;
+ *  - spreading (fhr_thread.spread): thread i of a run is pinned to the i-th core the
+ *    process may use, round robin. Left alone, the kernel often stacks a short run's
+ *    threads on one core of a busy machine, where they run one after another and
+ *    never collide; pinned, every core that gives the process time runs one of them
+ *    (measured on 2 shared cores, Rust: overlap 14-18% -> 30-32%);
+ *  - in-call perturbation: fhr_hook is the hook a target's test build calls at its
+ *    own points inside a call (fh_test_set_perturb); on a runner thread it yields or
+ *    spins, decided by a hash of the thread's seed, the op's index, the number of
+ *    points this op has passed and the point, so a run's schedule replays (on
+ *    any other thread it does nothing);
+ *  - gated replay (fhr_thread.tickets): every op carries its place in a recorded
+ *    invocation order; a thread waits until the shared turn counter reaches its
+ *    op's ticket, advances it and makes the call, so calls START in the recorded
+ *    order (they may still overlap: the next one may start while this one runs).
+ *    The wait spins, then yields (the thread whose turn it is may need this core),
+ *    and gives up after one second (a malformed ticket list must not hang a run);
+ *    the op's invoke stamp is taken after the wait.
  */
+#define _GNU_SOURCE 1
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -187,13 +219,28 @@ static uint64_t fhr_resolve(const fhr_op *op, const uint64_t *shared, uint32_t n
 static void fhr_perturb(const fhr_op *op) {
     if (op->perturb == FHR_P_YIELD) {
         sched_yield();
-    } else if (op->perturb == FHR_P_SPIN) {
+    } else if (op->perturb == FHR_P_SPIN || op->perturb == FHR_P_SYNC) {
         for (volatile uint32_t i = 0; i < op->spin; i++) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
 #endif
         }
     }
+}
+
+/* What one spin iteration of fhr_perturb costs, in ns (the minimum of 5 timings). */
+double fhr_spin_ns(uint32_t iterations) {
+    fhr_op op = {0};
+    op.perturb = FHR_P_SPIN;
+    op.spin = iterations ? iterations : 1;
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        uint64_t t0 = fhr_now();
+        fhr_perturb(&op);
+        double ns = (double)(fhr_now() - t0) / (double)op.spin;
+        if (ns < best) best = ns;
+    }
+    return best;
 }
 
 struct fhr_job {
@@ -207,7 +254,88 @@ struct fhr_job {
     int timestamps; /* 0: off; 1: clock_gettime; 2: TSC ticks (converted after the run) */
     uint32_t n_threads;
     volatile uint32_t *arrived; /* spinning start barrier: see fhr_thread_main */
+    uint32_t index;             /* this thread's index (sync points) */
+    uint32_t *reached;          /* per thread: sync points reached (NULL: run alone) */
+    uint32_t *done;             /* per thread: 1 once its ops are finished */
 };
+
+/* FHR_P_SYNC: publish `k` sync points reached, then wait until enough other threads
+   (fhr_thread.sync_quorum, 0: all) have reached k too -- a finished thread counts as
+   arrived -- or the wait bound (fhr_thread.sync_wait ns, 0: none) has passed. */
+static void fhr_sync(struct fhr_job *job, uint32_t k) {
+    if (!job->reached) return;
+    __atomic_store_n(&job->reached[job->index], k, __ATOMIC_RELEASE);
+    const uint64_t bound = job->thread->sync_wait;
+    const uint32_t others = job->n_threads - 1;
+    const uint32_t quorum = job->thread->sync_quorum && job->thread->sync_quorum < others ? job->thread->sync_quorum
+                                                                                        : others;
+    uint64_t until = 0;
+    for (uint32_t spins = 0;; spins++) {
+        uint32_t arrived = 0, running = 0;
+        for (uint32_t o = 0; o < job->n_threads; o++) {
+            if (o == job->index) continue;
+            if (__atomic_load_n(&job->done[o], __ATOMIC_ACQUIRE)) continue;
+            running++;
+            arrived += __atomic_load_n(&job->reached[o], __ATOMIC_ACQUIRE) >= k;
+        }
+        if (arrived >= (quorum < running ? quorum : running)) return;
+        if (bound && (spins & 31) == 0) {
+            uint64_t now = fhr_now();
+            if (!until) until = now + bound;
+            else if (now >= until) return;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
+/* In-call perturbation: the thread and op each runner thread is running. */
+static __thread const fhr_thread *fhr_hook_thread;
+static __thread uint32_t fhr_hook_op, fhr_hook_calls;
+
+static uint64_t fhr_mix(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+void fhr_hook(uint32_t point) {
+    const fhr_thread *th = fhr_hook_thread;
+    if (!th || !th->hook_rate) return;
+    uint64_t h = fhr_mix(((uint64_t)th->hook_seed << 32) ^ ((uint64_t)fhr_hook_op << 12)
+                         ^ ((uint64_t)(fhr_hook_calls++ & 0xff) << 4) ^ point);
+    if ((uint32_t)h >= th->hook_rate) return;
+    if (((h >> 32) & 3) == 0) {
+        sched_yield();
+        return;
+    }
+    fhr_op spin = {0};
+    spin.perturb = FHR_P_SPIN;
+    spin.spin = (uint32_t)(((uint64_t)th->hook_spin * (1 + ((h >> 40) & 3))) / 2);
+    fhr_perturb(&spin);
+}
+
+/* Gated replay: wait (at most ~1 s) until it is `ticket`'s turn, then pass the turn on. */
+static void fhr_gate(uint32_t *turn, uint32_t ticket) {
+    uint64_t until = 0;
+    for (uint32_t spins = 0; __atomic_load_n(turn, __ATOMIC_ACQUIRE) < ticket; spins++) {
+        if (spins < 1000) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            continue;
+        }
+        sched_yield();
+        if ((spins & 255) == 0) {
+            uint64_t now = fhr_now();
+            if (!until) until = now + 1000000000ull;
+            else if (now >= until) break;
+        }
+    }
+    __atomic_fetch_add(turn, 1, __ATOMIC_ACQ_REL);
+}
 
 static void fhr_run_ops(struct fhr_job *job) {
     /* tables[op->via & 1]: a single-runtime table has no `alt`, so both entries are
@@ -221,6 +349,8 @@ static void fhr_run_ops(struct fhr_job *job) {
     const int ts = job->timestamps;
     volatile uint64_t *progress = th->progress;
     uint64_t last = ts ? fhr_stamp(ts - 1) : 0;
+    uint32_t syncs = 0;
+    fhr_hook_thread = th->hook_rate ? th : NULL;
     for (uint32_t i = 0; i < th->n_ops; i++) {
         const fhr_op *op = &th->ops[i];
         fhr_rec *rec = &th->recs[i];
@@ -232,9 +362,16 @@ static void fhr_run_ops(struct fhr_job *job) {
         uint64_t t0 = last;
         if (progress) *progress = (uint64_t)i + 1;
         if (op->perturb != FHR_P_NONE) {
+            if (op->perturb == FHR_P_SYNC) fhr_sync(job, ++syncs);
             fhr_perturb(op);
             t0 = ts ? fhr_stamp(ts - 1) : 0;
         }
+        if (th->tickets && th->turn) {
+            fhr_gate(th->turn, th->tickets[i]);
+            t0 = ts ? fhr_stamp(ts - 1) : 0;
+        }
+        fhr_hook_op = i;
+        fhr_hook_calls = 0;
         switch (op->code) {
         case FHR_CREATE: status = ((fhr_create_fn)t->create)(op->arg, &out); break;
         case FHR_ACQUIRE: status = ((fhr_handle_fn)t->acquire)(h); break;
@@ -281,9 +418,33 @@ static void fhr_run_ops(struct fhr_job *job) {
     }
 }
 
+/* Pins thread `index` of a run to the index-th core the process may use (round robin). */
+static void fhr_spread(uint32_t index) {
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return;
+    int n = CPU_COUNT(&allowed);
+    if (n <= 1) return;
+    int want = (int)(index % (uint32_t)n), seen = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &allowed)) continue;
+        if (seen++ == want) {
+            CPU_ZERO(&one);
+            CPU_SET(c, &one);
+            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            return;
+        }
+    }
+}
+
+static void fhr_run_thread_ops(struct fhr_job *job) {
+    fhr_run_ops(job);
+    fhr_hook_thread = NULL;
+}
+
 static void *fhr_thread_main(void *arg) {
     struct fhr_job *job = arg;
     size_t len = 0;
+    if (job->thread->spread) fhr_spread(job->index);
     /* Attach this thread to the target's runtime before the clock starts. */
     ((fhr_last_error_fn)job->table->last_error)(NULL, 0, &len);
     /* A spinning barrier: a futex-based pthread barrier wakes its waiters one by one,
@@ -296,7 +457,8 @@ static void *fhr_thread_main(void *arg) {
         else __builtin_ia32_pause();
 #endif
     }
-    fhr_run_ops(job);
+    fhr_run_thread_ops(job);
+    if (job->done) __atomic_store_n(&job->done[job->index], 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -310,18 +472,21 @@ int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, con
     int kind = timestamps ? fhr_clock_setup(&anchor_ticks, &anchor_ns, &ns_per_tick) : -1;
     for (uint32_t i = 0; i < n_threads; i++) {
         jobs[i] = (struct fhr_job){table, &threads[i], shared, n_shared, data, data_len, msg_cap, kind + 1,
-                                   n_threads, NULL};
+                                   n_threads, NULL, i, NULL, NULL};
     }
     if (n_threads == 1) {
         /* Sequential: run on the calling thread (no thread start in the measurement). */
-        fhr_run_ops(&jobs[0]);
+        fhr_run_thread_ops(&jobs[0]);
         if (kind == 1) fhr_convert(&threads[0], anchor_ticks, anchor_ns, ns_per_tick);
         free(jobs);
         return 0;
     }
     volatile uint32_t arrived = 0;
     pthread_t *tids = calloc(n_threads, sizeof *tids);
-    if (!tids) {
+    uint32_t *sync_state = calloc(2 * (size_t)n_threads, sizeof *sync_state);
+    if (!tids || !sync_state) {
+        free(tids);
+        free(sync_state);
         free(jobs);
         return -1;
     }
@@ -329,6 +494,8 @@ int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, con
     int rc = 0;
     for (uint32_t i = 0; i < n_threads; i++) {
         jobs[i].arrived = &arrived;
+        jobs[i].reached = sync_state;
+        jobs[i].done = sync_state + n_threads;
         if (pthread_create(&tids[i], NULL, fhr_thread_main, &jobs[i]) != 0) { rc = -1; break; }
         started++;
     }
@@ -341,6 +508,7 @@ int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, con
     if (kind == 1)
         for (uint32_t i = 0; i < n_threads; i++) fhr_convert(&threads[i], anchor_ticks, anchor_ns, ns_per_tick);
     free(tids);
+    free(sync_state);
     free(jobs);
     return rc;
 }

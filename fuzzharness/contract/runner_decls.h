@@ -9,7 +9,10 @@ enum fhr_code {
 /* SHARED / LOCAL: the indexed handle XOR value; SHARED_ADD / LOCAL_ADD: plus value (mod 2^64). */
 enum fhr_hkind { FHR_H_NONE = 0, FHR_H_RAW = 1, FHR_H_SHARED = 2, FHR_H_LOCAL = 3, FHR_H_SHARED_ADD = 4,
                  FHR_H_LOCAL_ADD = 5 };
-enum fhr_perturb { FHR_P_NONE = 0, FHR_P_YIELD = 1, FHR_P_SPIN = 2 };
+/* FHR_P_SYNC: re-synchronize (wait until every thread still running has reached this
+ * thread's count of sync points, at most fhr_thread.sync_wait ns), then spin `spin`
+ * iterations of jitter. */
+enum fhr_perturb { FHR_P_NONE = 0, FHR_P_YIELD = 1, FHR_P_SPIN = 2, FHR_P_SYNC = 3 };
 
 /* Addresses of the contract functions of the loaded target. `alt`: 0, or the address
  * of a second fhr_table (a cross-runtime pair: the table of its owner, while this one
@@ -54,11 +57,22 @@ typedef struct fhr_thread {
     uint64_t out_len;
     char *msgs;        /* n_ops * msg_cap */
     uint64_t *progress;/* NULL, or where i + 1 is stored right before op i (sequential runs) */
+    uint64_t sync_wait;/* FHR_P_SYNC waits at most this many ns for the other threads (0: no bound) */
+    uint32_t sync_quorum; /* FHR_P_SYNC waits for this many other threads (0: all of them) */
+    uint32_t spread;   /* 1: thread i of the run is pinned to the i-th core the process may use */
+    const uint32_t *tickets; /* NULL, or per op its place in the run's invocation order (gated replay) */
+    uint32_t *turn;    /* gated replay: the ticket whose call may start next, shared by all threads */
+    uint32_t hook_seed;/* in-call perturbation (fhr_hook): this thread's seed, */
+    uint32_t hook_rate;/* the chance a point perturbs, in 2^-32 units (0: never), */
+    uint32_t hook_spin;/* and the spin's unit in iterations (a spin is 1..4 halves of it) */
+    uint32_t hook_pad;
 } fhr_thread;
 
 uint64_t fhr_clock(void);
 int fhr_clock_source(void);
 int fhr_run(const fhr_table *table, fhr_thread *threads, uint32_t n_threads, const uint64_t *shared,
             uint32_t n_shared, const uint8_t *data, uint64_t data_len, uint32_t msg_cap, int timestamps);
+double fhr_spin_ns(uint32_t iterations);
+void fhr_hook(uint32_t point);
 double fhr_bare_loop(const fhr_table *t, uint32_t code, uint64_t handle, uint64_t offset, uint32_t len,
                      uint8_t *buf, uint64_t n);

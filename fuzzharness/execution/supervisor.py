@@ -45,9 +45,10 @@ from fuzzharness.execution import wire
 from fuzzharness.execution.environment import decide
 from fuzzharness.oracles.leaks import CheckedTrace
 from fuzzharness.oracles.sanitizer import worker_environment
+from fuzzharness.programs.interpreter import encode_native, packed_statuses, unpack
 from fuzzharness.programs.sequential import Program
 
-__all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT", "run_batch", "probe"]
+__all__ = ["TargetWorker", "Failure", "DEFAULT_TIMEOUT", "run_batch", "BatchRun", "probe"]
 
 DEFAULT_TIMEOUT = 10.0
 #: How much of a dead worker's stderr is kept and parsed. An escaped Rust panic prints its own
@@ -171,6 +172,7 @@ class TargetWorker:
             start_new_session=True,
             pass_fds=(self._progress.fileno(),),
         )
+        _widen_pipe(self.proc.stdout)
         message = self._recv(_START_TIMEOUT)
         if message is None or message[0] != "hello":
             detail = message[1] if message else self._stderr_tail() or "no answer"
@@ -215,17 +217,25 @@ class TargetWorker:
 
     # -- running -------------------------------------------------------------------------
 
-    def run(self, batch: list[tuple[Any, Program]], stream_ops: bool = False, kind: str = "run") -> Iterator[tuple]:
+    def run(self, batch: list[tuple[Any, Program]], stream_ops: bool = False, kind: str = "run",
+            packed: bool = False, frame: bytes | None = None) -> Iterator[tuple]:  # fmt: skip
         """Run a batch; yields ``("result", key, trace)``, ``("step", key, i, obs)`` (with
         stream_ops) and ``("failure", key, Failure)``. After a failure the worker is
         restarted and the remaining programs are run. ``kind="stress"`` runs
-        concurrent programs on the native runner (results are ConcurrentRun values)."""
+        concurrent programs on the native runner (results are ConcurrentRun values).
+        ``packed``: a program run in one native call comes back as a packed trace
+        (:func:`~fuzzharness.programs.interpreter.run_program_packed`; one with a caught
+        panic is unpacked here, to carry the panic output). ``frame``: the request for
+        the whole batch, already encoded (:func:`run_batch` encodes it once for every worker)."""
         pending = list(batch)
         results: dict[Any, Any] = {}
         while pending:
             if self.proc is None:
                 self.start()
-            self.send((kind, pending, stream_ops))
+            if frame is not None and len(pending) == len(batch):
+                self.send_frame(frame)
+            else:
+                self.send((kind, pending, stream_ops, packed) if packed else (kind, pending, stream_ops))
             steps_done: int | None = 0 if stream_ops else None
             while pending:
                 message = self._recv(self._timeout_for(pending[0][1]))
@@ -242,12 +252,19 @@ class TargetWorker:
                     steps_done = message[2] + 1
                     yield message
                 elif message[0] == "result":
-                    key, _ = pending.pop(0)
+                    key, program = pending.pop(0)
                     if key != message[1]:
                         raise WorkerError(f"worker answered for {message[1]!r}, expected {key!r}")
                     steps_done = 0 if stream_ops else None
                     if kind == "run":
-                        message = ("result", key, self._with_panic_output(message[2]))
+                        trace = message[2]
+                        if isinstance(trace, tuple):  # packed: unpacked only if a call panicked
+                            if PANIC not in packed_statuses(trace):
+                                results[key] = trace
+                                yield message
+                                continue
+                            trace = unpack(program, trace)
+                        message = ("result", key, self._with_panic_output(trace))
                     results[key] = message[2]
                     yield message
                 elif message[0] == "leak":
@@ -304,9 +321,14 @@ class TargetWorker:
         return self._recv(timeout)
 
     def send(self, message: Any) -> None:
+        self.send_frame(wire.encode_frame(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send an encoded frame (:func:`fuzzharness.execution.wire.encode_frame`)."""
         assert self.proc is not None and self.proc.stdin is not None
         try:
-            wire.send(self.proc.stdin, message)
+            self.proc.stdin.write(frame)
+            self.proc.stdin.flush()
         except BrokenPipeError:
             pass  # the worker died; the next receive reports it
 
@@ -414,30 +436,72 @@ class TargetWorker:
             self._buffer += chunk
 
 
+#: Bytes the pipe from a worker holds (Linux F_SETPIPE_SZ; the default is 64 KiB): a
+#: batch's results fit, so a worker never waits for a job busy checking the previous
+#: batch (its reader thread gets the GIL only between the checker's time slices).
+PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = 1031
+
+
+def _widen_pipe(stream: Any) -> None:
+    """Grow a pipe to :data:`PIPE_BYTES` where the system allows (best effort)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), PIPE_BYTES)
+    except (OSError, ImportError, ValueError):
+        pass  # not Linux, or above /proc/sys/fs/pipe-max-size: the default pipe works, slower
+
+
 # --------------------------------------------------------------------------- batches
 
 
-def run_batch(workers: dict[str, TargetWorker], batch: list[tuple[Any, Program]]) -> dict[Any, dict[str, Any]]:
-    """Run a batch on every worker concurrently; outcomes per program key and target."""
-    outcomes: dict[Any, dict[str, Any]] = {key: {} for key, _ in batch}
-    errors: list[BaseException] = []
+def run_batch(workers: dict[str, TargetWorker], batch: list[tuple[Any, Program]],
+              packed: bool = False) -> dict[Any, dict[str, Any]]:  # fmt: skip
+    """Run a batch on every worker concurrently; outcomes per program key and target
+    (``packed``: packed traces where the worker ran a program in one native call)."""
+    return BatchRun(workers, batch, packed).wait()
 
-    def drive(name: str, worker: TargetWorker) -> None:
+
+class BatchRun:
+    """A batch running on every worker at once (one thread per worker), started at
+    construction, so the caller can generate the next batch or check the previous one
+    meanwhile (``fuzz`` pipelines them); :meth:`wait` returns the outcomes. The batch is
+    serialized once for all workers. ``packed`` (ignored for sanitizer variants): packed
+    traces, and the programs the runner runs in one call sent encoded."""
+
+    def __init__(self, workers: dict[str, TargetWorker], batch: list[tuple[Any, Program]], packed: bool = False) -> None:
+        self.outcomes: dict[Any, dict[str, Any]] = {key: {} for key, _ in batch}
+        self._errors: list[BaseException] = []
+        # Sanitizer workers wrap every trace for LeakSanitizer and rerun programs: they get
+        # Programs and answer with observations (see fuzzharness.execution.worker).
+        packed = packed and not any(worker.sanitizer for worker in workers.values())
+        if packed:  # programs the runner runs in one call travel encoded (no object per op)
+            request = ("run", [(key, encode_native(program) or program) for key, program in batch], False, True)
+        else:
+            request = ("run", batch, False)
+        frame = wire.encode_frame(request)
+        self._threads = [threading.Thread(target=self._drive, args=(name, worker, batch, packed, frame), daemon=True)
+                         for name, worker in workers.items()]  # fmt: skip
+        for t in self._threads:
+            t.start()
+
+    def _drive(self, name: str, worker: TargetWorker, batch: list, packed: bool, frame: bytes) -> None:
+        outcomes = self.outcomes
         try:
-            for event in worker.run(batch):
+            for event in worker.run(batch, packed=packed, frame=frame):
                 if event[0] in ("result", "failure"):
                     outcomes[event[1]][name] = event[2]
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            errors.append(exc)
+            self._errors.append(exc)
 
-    threads = [threading.Thread(target=drive, args=item, daemon=True) for item in workers.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return outcomes
+    def wait(self) -> dict[Any, dict[str, Any]]:
+        """The outcomes, once every worker finished the batch (re-raises a worker's error)."""
+        for t in self._threads:
+            t.join()
+        if self._errors:
+            raise self._errors[0]
+        return self.outcomes
 
 
 def probe(worker: TargetWorker, program: Program, timeout: float) -> Any:

@@ -17,14 +17,20 @@ Guarantees:
   at stderr, so whatever a target prints cannot corrupt the protocol.
 
 Requests (frames, see :mod:`fuzzharness.execution.wire`):
-  ``("run", [(key, Program), ...], stream_ops)`` -> ``("step", key, i, Observation)``
+  ``("run", [(key, Program), ...], stream_ops[, packed])`` -> ``("step", key, i, Observation)``
   for each step when stream_ops, then ``("result", key, trace)`` per program, then
   ``("done",)``. With stream_ops each step goes through the interpreter
   (:func:`~fuzzharness.programs.interpreter.run_program`), so a crash still shows every step
   before it; without, each program is one call of the native runner
   (:func:`~fuzzharness.programs.interpreter.run_program_native`, the same trace), which
   publishes the step in flight in the progress file the supervisor passed
-  (``progress_fd``), so a crash or hang is still pinned to its step;
+  (``progress_fd``), so a crash or hang is still pinned to its step. With ``packed``
+  (and neither stream_ops nor a sanitizer variant) a native-run program's trace is a
+  packed trace (:func:`~fuzzharness.programs.interpreter.run_program_packed`: plain
+  values, unpacked only by a caller that needs observations); a program may then come
+  encoded for the runner (:func:`~fuzzharness.programs.interpreter.encode_native`, a
+  tuple of bytes: the harness encodes a batch once for every worker) instead of as a
+  :class:`Program`;
   ``("mutant", n)`` -> ``("mutant", status)``; ``("bench", programs)`` ->
   ``("bench", figures)`` (see :mod:`fuzzharness.bench.throughput`); ``("probe", program)`` ->
 ``("probe", [(handle, status, info), ...])`` (see :mod:`fuzzharness.oracles.leaks`); ``("exit",)``.
@@ -109,7 +115,7 @@ def main(argv: list[str]) -> int:
     from fuzzharness.execution import wire
 
     PANIC = Status.PANIC
-    from fuzzharness.programs.interpreter import run_program, run_program_native
+    from fuzzharness.programs.interpreter import run_encoded, run_program, run_program_native, run_program_packed
 
     try:
         if spec.get("coverage"):  # a coverage build: libFuzzer's hooks first (coverage.py)
@@ -156,10 +162,14 @@ def main(argv: list[str]) -> int:
         kind = request[0]
         try:
             if kind == "run":
-                _, batch, stream_ops = request
+                _, batch, stream_ops, *options = request
+                # Packed traces (plain values, see fuzzharness.programs.interpreter) unless
+                # LeakSanitizer wraps each trace (sanitizer variants) or steps are streamed.
+                packed = bool(options and options[0]) and leak_checker is None and not stream_ops
                 done = []
                 tainted = False
                 for key, program in batch:
+                    statuses = None
                     if stream_ops:
                         def on_step(i, obs, key=key):  # noqa: E306
                             wire.send(protocol_out, ("step", key, i, obs))
@@ -169,16 +179,28 @@ def main(argv: list[str]) -> int:
                             from fuzzharness.contract.bindings import NativeRunner
 
                             native_runner = NativeRunner(library, progress)
-                        trace = run_program_native(program, library, native_runner, deferred, immediate)
+                        if type(program) is tuple and leak_checker is not None:
+                            raise ValueError("an encoded program sent to a sanitizer worker, which reruns Programs")
+                        if type(program) is tuple:  # encoded once by the harness (encode_native)
+                            trace = run_encoded(program, library, native_runner, deferred, immediate)
+                            statuses = trace[0][0::2]
+                        elif packed:
+                            trace = run_program_packed(program, library, native_runner, deferred, immediate)
+                            statuses = trace[0][0::2]
+                        else:
+                            trace = run_program_native(program, library, native_runner, deferred, immediate)
                     if leak_checker is not None:
                         trace = leak_checker.wrap(trace)
-                    wire.send(protocol_out, ("result", key, trace))
+                    if statuses is None:
+                        statuses = [obs.status for obs in trace]
                     done.append((key, program))
                     # A panic caught at the boundary may leave the library's state poisoned
                     # (a lock, a half-updated table): no later program may inherit it, or a
                     # finding would be pinned on a program that cannot reproduce it. A short
                     # health check decides whether this process may go on.
-                    if any(obs.status == PANIC for obs in trace) and not healthy(library, immediate):
+                    # Sent one program at a time: a crash in the next one is pinned to it.
+                    wire.send(protocol_out, ("result", key, trace))
+                    if PANIC in statuses and not healthy(library, immediate):
                         tainted = True
                         break
                 if leak_checker is not None:

@@ -2,10 +2,12 @@
 
 Layout under a corpus root (``campaign --corpus DIR``, default ``corpus/campaign``)::
 
-    DIR/<targets>/queue/<sha1>.bin   byte-encoded sequential programs (program.encode),
-                                     one per file, named by a hash of the bytes; shared by
+    DIR/<targets>/queue/<hash>.bin   byte-encoded sequential programs (program.encode),
+                                     one per file, named by the first 16 hex digits of
+                                     the sha1 of the bytes; shared by
                                      every lane (random mutates them, coverage adds to them:
-                                     libFuzzer names its own additions <sha1>, no suffix)
+                                     libFuzzer names its own additions by their whole
+                                     sha1, 40 hex digits, no suffix)
     DIR/known-findings.json          the signatures (finding ids) seen on earlier nights
 
 ``<targets>`` is the sorted target names joined by ``,`` (``go,rust``; the pair target alone is ``go+rust``): a corpus
@@ -70,9 +72,10 @@ def entries(queue: Path) -> list[Path]:
         return []
 
 
-def import_seeds(queue: Path, seed_dir: Path = SEED_DIR) -> int:
+def import_seeds(queue: Path, seed_dir: Path = SEED_DIR, skipped: list[str] | None = None) -> int:
     """Encode the committed seed programs (text) into the queue; returns how many were new.
-    A seed the byte encoding cannot express (see program.encode) is skipped."""
+    A seed the byte encoding cannot express (see program.encode), or that is not a valid
+    program, is skipped; ``skipped`` (if given) receives one line per skipped seed, saying why."""
     from fuzzharness.findings.store import read_text
     from fuzzharness.programs.sequential import encode, parse_text
 
@@ -80,7 +83,9 @@ def import_seeds(queue: Path, seed_dir: Path = SEED_DIR) -> int:
     for path in sorted(Path(seed_dir).glob("*.fh")):
         try:
             data = encode(parse_text(read_text(path), str(path)))
-        except ValueError:
+        except ValueError as exc:  # CorruptInput is a ValueError too
+            if skipped is not None:
+                skipped.append(str(exc).splitlines()[0][:300] if str(exc) else f"{path}: skipped")
             continue
         added += add_entry(queue, data)
     return added

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from fuzzharness.findings.durable import write_atomic
+from fuzzharness.findings.durable import refuse_symlink, write_atomic
 from fuzzharness.findings.store import Finding
 from fuzzharness.programs.sequential import Config, Create, Nudge, Program, Read, Ref, Repeat, Tweak, Write, to_text
 
@@ -417,11 +417,15 @@ def minimize(finding: Finding, seconds: float = 60.0, timeout: float = 10.0, rss
 def minimize_saved(directory: Path, seconds: float = 60.0, timeout: float = 10.0,
                    rss_limit_mb: int | None = None) -> MinResult:  # fmt: skip
     """Minimize the finding saved in ``directory`` and save ``program.min.fh`` and
-    ``minimized.json`` beside the original (each written atomically)."""
+    ``minimized.json`` beside the original (each written atomically). A symbolically linked
+    directory or output file is refused (InvalidArgument): nothing is written out of the tree."""
     from fuzzharness.findings.store import load
     from fuzzharness.programs.concurrent import ConcurrentProgram
     from fuzzharness.programs.concurrent import to_text as concurrent_text
 
+    directory = Path(directory)
+    for path in (directory, directory / MIN_PROGRAM_FILE, directory / MIN_INFO_FILE):
+        refuse_symlink(path, "a minimization")
     finding = load(directory)
     result = minimize(finding, seconds, timeout, rss_limit_mb)
     concurrent = isinstance(result.program, ConcurrentProgram)

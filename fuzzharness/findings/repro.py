@@ -11,6 +11,7 @@ flaky result is reported as flaky, never as "fixed".
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from fuzzharness.contract.registry import load_registry, select_targets, use_reg
 from fuzzharness.errors import CorruptInput
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, Failure, TargetWorker
 from fuzzharness.findings.store import FINDING_FILE, Finding, environment_of, load, read_text
-from fuzzharness.findings.triage import Outcome, findings_for, findings_for_run, render_trace
-from fuzzharness.programs.concurrent import ConcurrentProgram, is_concurrent_text
+from fuzzharness.findings.triage import HISTORY_FILE, Outcome, findings_for, findings_for_run, render_trace
+from fuzzharness.programs.concurrent import ConcurrentProgram, is_concurrent_text, tickets_from_history
 from fuzzharness.programs.concurrent import parse_text as parse_concurrent
 from fuzzharness.programs.interpreter import Observation
 from fuzzharness.programs.sequential import parse_text
@@ -52,6 +53,12 @@ class ReproResult:
 def load_input(path: Path, targets: str | None, variant: str | None) -> Finding | tuple:
     """A saved finding, or for a ``.fh`` program a (program, targets, variant) triple."""
     path = Path(path)
+    if path.is_dir() and not (path / FINDING_FILE).exists():
+        inside = sorted(p.parent.name for p in path.glob(f"*/{FINDING_FILE}"))
+        if inside:
+            raise CorruptInput(f"{path}: a folder of {len(inside)} finding(s), not one finding; replay them with "
+                               f"`fuzzharness repro {path}/*` or one of them, e.g. {path / inside[0]}")  # fmt: skip
+        raise CorruptInput(f"{path}: a directory without {FINDING_FILE}: not a saved finding")
     if path.is_dir() or path.name == FINDING_FILE:
         return load(path)
     if not path.exists():
@@ -60,6 +67,15 @@ def load_input(path: Path, targets: str | None, variant: str | None) -> Finding 
     program = parse_concurrent(text, str(path)) if is_concurrent_text(text) else parse_text(text, str(path))
     names = targets or ",".join(load_registry())
     return (program, names, variant or "release")
+
+
+def retarget(signature: list[str], recorded: list[str], given: list[str]) -> list[str]:
+    """The signature to expect when a finding is replayed on other targets: its target
+    (second element) replaced by the one given in its place (same position in the list)."""
+    mapping = dict(zip(recorded, given)) if len(recorded) == len(given) else {}
+    if len(signature) < 2 or signature[1] not in mapping:
+        return list(signature)
+    return [signature[0], mapping[signature[1]], *signature[2:]]
 
 
 #: Lines of a panic's output shown (the message and the innermost frames come first).
@@ -98,9 +114,10 @@ def reproduce(
     loaded = load_input(path, targets, variant)
     if isinstance(loaded, Finding):
         program, names, run_variant, saved_mutant = loaded.program, loaded.targets, loaded.variant, loaded.mutant
+        expected = loaded.signature
         if targets:
             names = [n.strip() for n in targets.split(",")]
-        expected = loaded.signature
+            expected = retarget(expected, loaded.targets, names)
         seed = loaded.seed
     else:
         program, names, run_variant = loaded
@@ -112,7 +129,9 @@ def reproduce(
         # A concurrent run depends on the OS scheduler: replay it `times` times and count.
         names = names.split(",") if isinstance(names, str) else names
         finding = loaded if isinstance(loaded, Finding) else None
-        hits, trace, found = reproduce_concurrent(finding, program, names, run_variant, mutant, times, timeout)
+        history = (Path(path) if Path(path).is_dir() else Path(path).parent) / HISTORY_FILE
+        hits, trace, found = reproduce_concurrent(finding, program, names, run_variant, mutant, times, timeout,
+                                                  history if finding is not None else None)  # fmt: skip
         return ReproResult(str(path), expected, times, hits, trace, found, {})
     recorded = loaded.environment if isinstance(loaded, Finding) else {}
     notes = _adopt_registry(recorded)
@@ -186,32 +205,72 @@ def _panic_text(outcomes: dict[str, Outcome]) -> str:
 
 
 def reproduce_concurrent(finding: Finding | None, program: ConcurrentProgram, names: list[str], variant: str,
-                         mutant: int, times: int, timeout: float) -> tuple[int, str, list[Finding]]:  # fmt: skip
+                         mutant: int, times: int, timeout: float,
+                         history: Path | None = None) -> tuple[int, str, list[Finding]]:  # fmt: skip
     """Replay a concurrent program ``times`` times per target; returns (runs that
     reproduced, a trace to show, the findings of the last reproducing run).
     A finding reproduces when a run yields a finding with its signature; a bare
-    program when a run yields any finding."""
-    reproduced = 0
-    trace = ""
-    shown: list[Finding] = []
+    program when a run yields any finding.
+
+    With the finding's recorded history (``history``: its ``history.json``), the
+    program is also replayed ``times`` times *gated*: a ticket per op, the calls
+    starting in the recorded invocation order
+    (:func:`~fuzzharness.programs.concurrent.tickets_from_history`). The count returned
+    is the free-running one; the trace starts with both rates, side by side. A gated
+    replay fixes the order in which calls start, not how long each takes: it makes a
+    reproduction likelier, never certain."""
+    tickets = _tickets(program, history)
     specs = select_targets(names)
-    for _ in range(times):
-        hit = False
+
+    def replay(prog: ConcurrentProgram) -> tuple[bool, list[Finding]]:
         run_found: list[Finding] = []
         for spec in specs:
             target_mutant = mutant if spec.variant(variant).testing else 0
             with TargetWorker(spec, variant, timeout=timeout, mutant=target_mutant) as worker:
-                for event in worker.run([("repro", program)], kind="stress"):
+                for event in worker.run([("repro", prog)], kind="stress"):
                     if event[0] in ("result", "failure"):
-                        found, _ = findings_for_run(spec.name, program, event[2], variant=variant, mutant=mutant,
+                        found, _ = findings_for_run(spec.name, prog, event[2], variant=variant, mutant=mutant,
                                                     seed=finding.seed if finding else None)  # fmt: skip
                         run_found += found
         if finding is not None:
-            hit = any(f.signature == finding.signature for f in run_found)
-        else:
-            hit = bool(run_found)
+            return any(f.signature == finding.signature for f in run_found), run_found
+        return bool(run_found), run_found
+
+    reproduced = gated_hits = 0
+    trace = ""
+    shown: list[Finding] = []
+    for _ in range(times):
+        hit, run_found = replay(program)
         reproduced += hit
         if hit or not trace:
             shown = run_found
             trace = "".join(f.trace for f in run_found[:1]) or "(every check passed on this run)\n"
-    return reproduced, trace, shown
+    if tickets is not None:
+        gated = dataclasses.replace(program, tickets=tickets)
+        for _ in range(times):
+            hit, run_found = replay(gated)
+            gated_hits += hit
+            if hit and not reproduced:
+                shown = run_found
+                trace = "".join(f.trace for f in run_found[:1]) or trace
+        rates = (f"free-running: reproduced {reproduced} of {times}; ticket-gated (calls started in the "
+                 f"recorded order): reproduced {gated_hits} of {times}\n")  # fmt: skip
+    else:
+        rates = f"free-running: reproduced {reproduced} of {times} (no recorded history: no gated replay)\n"
+    return reproduced, rates + trace, shown
+
+
+def _tickets(program: ConcurrentProgram, history: Path | None) -> tuple[tuple[int, ...], ...] | None:
+    """The gated replay's tickets from a saved ``history.json`` (None: none, or unreadable)."""
+    import json
+
+    if history is None or not history.is_file():
+        return None
+    try:
+        data = json.loads(read_text(history))
+    except (ValueError, RecursionError, CorruptInput):
+        return None
+    ops = data.get("ops") if isinstance(data, dict) else None
+    if not isinstance(ops, list) or not all(isinstance(op, dict) for op in ops):
+        return None
+    return tickets_from_history(program, ops)

@@ -30,7 +30,8 @@ from typing import Any
 
 from fuzzharness.errors import CorruptInput
 from fuzzharness.execution.environment import fingerprint
-from fuzzharness.findings.durable import fsync_dir
+from fuzzharness.findings.durable import DIR_MODE as _DIR_MODE
+from fuzzharness.findings.durable import fsync_dir, refuse_symlink
 from fuzzharness.programs.sequential import Program, parse_text, to_text
 
 __all__ = ["FindingKind", "Finding", "save", "load", "read_text", "as_dict", "merge_hits", "FINDING_FILE", "PROGRAM_FILE", "TRACE_FILE", "SCHEMA"]
@@ -63,6 +64,8 @@ class FindingKind(enum.Enum):
     leak = "a resource or allocation outlived its last release (LeakSanitizer or the model's accounting)"
     # Concurrency (fuzzharness.lanes.stress): no order of the overlapping calls explains the results.
     non_linearizable = "a concurrent history that no sequential order of its calls explains"
+    # The harness's own consistency (fuzzharness.oracles.fastmodel): a bug of ours, saved like any other.
+    fast_model = "the fast model disagreed with the Python model (the oracle of record): a harness bug"
 
 
 @dataclass
@@ -110,7 +113,9 @@ class Finding:
 
 def save(finding: Finding, directory: Path) -> Path | None:
     """Save atomically under ``directory/<id>/``; returns the path, or None if a finding
-    with the same signature is already saved there (a duplicate)."""
+    with the same signature is already saved there (a duplicate). A ``directory`` that is
+    a symbolic link is refused: nothing is written through it out of the output tree."""
+    refuse_symlink(directory, "findings")
     directory.mkdir(parents=True, exist_ok=True)
     dest = directory / finding.id
     if dest.exists():
@@ -119,6 +124,7 @@ def save(finding: Finding, directory: Path) -> Path | None:
         finding.environment = environment_of(finding.targets, finding.variant)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{finding.id}-", dir=directory))
     try:
+        os.chmod(tmp, _DIR_MODE)  # mkdtemp's 0700 would make a finding unreadable to the team
         (tmp / PROGRAM_FILE).write_text(_program_text(finding.program))
         (tmp / TRACE_FILE).write_text(finding.trace)
         (tmp / FINDING_FILE).write_text(json.dumps(finding.to_json(), indent=2, default=str) + "\n")

@@ -44,11 +44,23 @@ slice, minimizations run on the cluster too, and the journal also records which 
 each slice (the report's per-worker table). A slice whose worker is lost is run again on
 another; a resumed campaign collects what its slices published while it was away.
 
-Exit codes: 0 no new finding, 1 new findings, 2 bad usage, 3 internal error.
+**Guards.** ``--out`` is locked (:class:`fuzzharness.findings.durable.OutLock`) for the
+campaign's lifetime: a second campaign on it fails at once naming the holder, and the kernel
+drops the lock of a dead one. Paths are checked before anything starts (``--out`` a file or
+read-only, ``--corpus`` a file, ``--known`` a directory: one line). An unfinished campaign is
+resumed only with the options it was started with (targets, lanes, duration, variant, mutant).
+Every lane's build is checked before the first slice (an unbuilt lane is *unavailable*, never
+``ok``); a lane with a failed slice is ``error`` in every report format; an interrupted slice's
+unused time goes back to its lane, so a resumed campaign schedules the lane again. Re-running a
+finished campaign moves the previous night's journal and reports to ``history/<campaign>/``.
+
+Exit codes: 0 no new finding, 1 new findings, 2 bad usage, 3 internal error, 4 inconclusive
+(no lane could run, or no lane did a single exec), 5 interrupted (SIGTERM/SIGINT; resumable).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -66,12 +78,12 @@ from typing import Any, Callable
 from fuzzharness.contract.header import PROJECT_ROOT, parse_mutant
 from fuzzharness.errors import CorruptInput, InvalidArgument
 from fuzzharness.findings.corpus import KNOWN_FILE, KnownIndex, add_entry, entries, import_seeds, queue_dir
-from fuzzharness.findings.durable import Journal, read_journal, write_atomic
+from fuzzharness.findings.durable import Journal, OutLock, read_journal, refuse_symlink, write_atomic
 from fuzzharness.findings.store import read_text
-from fuzzharness.lanes.slices import LANES, lane_variant, unavailable_reason
+from fuzzharness.lanes.slices import LANES, kill_descendants, lane_variant, unavailable_reason, watch_memory
 
 __all__ = ["LaneConfig", "CampaignConfig", "load_config", "parse_duration", "run_campaign", "CampaignResult",
-           "JOURNAL_FILE", "FINDINGS_DIR"]  # fmt: skip
+           "JOURNAL_FILE", "FINDINGS_DIR", "check_lane_option", "enabled_lanes", "check_paths", "MAX_JOBS"]  # fmt: skip
 
 JOURNAL_FILE = "journal.jsonl"
 FINDINGS_DIR = "findings"
@@ -81,25 +93,44 @@ TICK_SECONDS = 2.0
 MIN_SLICE = 1.0
 #: how long past its slice a slice process may take to stop before it is killed
 SLICE_GRACE = 60.0
+#: errors of the output's file system that stop a campaign with one line (not a traceback)
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+#: how often the reports are rewritten and a status line printed during a campaign
+STATUS_SECONDS = 30.0
 #: on a cluster: how often workers that joined are asked what they can run
 CLUSTER_SURVEY_SECONDS = 10.0
 #: on a cluster: after the fuzzing time, how long to wait for a worker when none is left
 CLUSTER_IDLE_LIMIT = 120.0
 
 
+#: the longest duration accepted (a typo such as 80000h is refused rather than run)
+MAX_DURATION = 31 * 24 * 3600.0
+_DURATION = re.compile(r"(?:([0-9]+(?:\.[0-9]+)?)h)?(?:([0-9]+(?:\.[0-9]+)?)m)?(?:([0-9]+(?:\.[0-9]+)?)(s?))?")
+
+
+class StorageFull(InvalidArgument):
+    """The output's file system is full or read-only: the campaign stopped, findings kept."""
+
+
 def parse_duration(text: str | int | float, where: str = "duration") -> float:
-    """``8h``, ``90m``, ``1h30m``, ``45s``, ``300`` (seconds) -> seconds."""
+    """``8h``, ``90m``, ``1h30m``, ``45s``, ``300`` (seconds) -> seconds. A bare number after
+    hours means minutes (``1h30`` is 1h30m), after minutes seconds (``1m30`` is 90 s)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
         s = str(text).strip().lower()
-        parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s)
+        parts = _DURATION.fullmatch(s) if s.isascii() else None
         if not s or parts is None:
-            raise InvalidArgument(f"{where}: {text!r} is not a duration (examples: 8h, 90m, 1h30m, 45s, 300)")
-        h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
-        value = h * 3600 + m * 60 + sec
-    if value <= 0:
-        raise InvalidArgument(f"{where}: must be positive, got {text!r}")
+            raise InvalidArgument(f"{where}: {str(text)[:40]!r} is not a duration (examples: 8h, 90m, 1h30m, 45s, 300)")
+        h, m, last, unit = parts.groups()
+        hours, minutes, seconds = (float(g) if g else 0.0 for g in (h, m, last))
+        if last and not unit and h and not m:
+            minutes, seconds = seconds, 0.0  # 1h30 = 1h30m
+        value = hours * 3600 + minutes * 60 + seconds
+    if value != value or value <= 0:
+        raise InvalidArgument(f"{where}: must be positive, got {str(text)[:40]!r}")
+    if value > MAX_DURATION:
+        raise InvalidArgument(f"{where}: {str(text)[:40]!r} is longer than {MAX_DURATION / 86400:.0f} days")
     return value
 
 
@@ -157,6 +188,32 @@ class CampaignConfig:
         return cls(**data, lanes=lanes)
 
 
+#: slices at once above this are refused (a typo such as jobs = 100000); above the cores, a warning
+MAX_JOBS = 256
+
+#: lane options: name -> (lanes, type, min, max)
+LANE_OPTIONS: dict[str, tuple[tuple[str, ...], type, float, float]] = {
+    "max_ops": (("random", "asan"), int, 1, 100_000),
+    "corpus_rate": (("random", "asan"), float, 0.0, 1.0),
+    "threads": (("stress",), int, 1, 256),
+    "ops": (("stress",), int, 1, 1_000_000),
+}
+
+
+def check_lane_option(lane: str, key: str, value: Any, where: str) -> Any:
+    """A lane option's value, checked (CorruptInput naming ``where`` otherwise)."""
+    known = sorted(k for k, (lanes, *_rest) in LANE_OPTIONS.items() if lane in lanes)
+    if key not in LANE_OPTIONS or lane not in LANE_OPTIONS[key][0]:
+        fields = ", ".join(["enabled", "weight", "variant", *known])
+        raise CorruptInput(f"{where}: [lanes.{lane}] has no field {key!r} (fields: {fields})")
+    _lanes, kind, low, high = LANE_OPTIONS[key]
+    ok_type = isinstance(value, (int, float)) if kind is float else isinstance(value, int)
+    if isinstance(value, bool) or not ok_type or value != value or not low <= value <= high:
+        what, span = ("an integer", f"{int(low)} to {int(high)}") if kind is int else ("a number", f"{low:g} to {high:g}")
+        raise CorruptInput(f"{where}: [lanes.{lane}] {key} must be {what} from {span}, got {str(value)[:40]}")
+    return kind(value)
+
+
 _CAMPAIGN_KEYS = {"targets", "duration", "jobs", "out", "corpus", "known", "seed", "variant", "mutant", "slice",
                   "timeout", "rss_limit_mb", "minimize_seconds", "until_first_finding", "scheduler",
                   "cluster_build"}  # fmt: skip
@@ -176,6 +233,8 @@ def load_config(path: Path | None) -> CampaignConfig:
         raise CorruptInput(f"{path}: not valid TOML ({exc})") from None
     except RecursionError:
         raise CorruptInput(f"{path}: nested too deeply to be a campaign config") from None
+    if not isinstance(data.get("campaign", {}), dict) or not isinstance(data.get("lanes", {}), dict):
+        raise CorruptInput(f"{path}: [campaign] and [lanes] must be tables")
     unknown = set(data) - {"campaign", "lanes"}
     if unknown:
         raise CorruptInput(f"{path}: unknown table(s) {', '.join(sorted(unknown))} (known: campaign, lanes)")
@@ -199,6 +258,8 @@ def load_config(path: Path | None) -> CampaignConfig:
         elif key in ("jobs", "seed", "rss_limit_mb"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise CorruptInput(f"{where}: must be a non-negative integer")
+            if key == "jobs" and not 1 <= value <= MAX_JOBS:
+                raise CorruptInput(f"{where}: must be from 1 to {MAX_JOBS}, got {value}")
             if key == "rss_limit_mb" and value == 0:
                 value = None
         elif key == "scheduler":
@@ -222,12 +283,23 @@ def load_config(path: Path | None) -> CampaignConfig:
                     raise CorruptInput(f"{path}: [lanes.{name}] weight must be a non-negative number")
                 lane.weight = float(value)
             elif key == "enabled":
-                lane.enabled = bool(value)
+                if not isinstance(value, bool):
+                    raise CorruptInput(f"{path}: [lanes.{name}] enabled must be true or false")
+                lane.enabled = value
             elif key == "variant":
-                lane.variant = str(value)
+                if not isinstance(value, str) or not value.strip():
+                    raise CorruptInput(f"{path}: [lanes.{name}] variant must be a build variant name")
+                lane.variant = value.strip()
             else:
-                lane.options[key] = value
+                lane.options[key] = check_lane_option(name, key, value, str(path))
+    if not enabled_lanes(config):
+        raise CorruptInput(f"{path}: no lane is enabled with a positive weight (lanes: {', '.join(LANES)})")
     return config
+
+
+def enabled_lanes(config: CampaignConfig) -> list[str]:
+    """The lanes a campaign would run, in LANES order."""
+    return [n for n in LANES if (lane := config.lanes.get(n)) is not None and lane.enabled and lane.weight > 0]
 
 
 # --------------------------------------------------------------------------- state from the journal
@@ -318,6 +390,10 @@ class State:
             stats = self.lane_stats(lane)
             stats["slices"] += 1
             stats["seconds"] += float(result.get("seconds", 0.0))
+            if result.get("status") not in ("ok", "error"):  # interrupted or lost: its unused time goes back
+                stats["interrupted"] = stats.get("interrupted", 0) + 1
+                planned = float(self.started_slices.get(record["n"], {}).get("seconds", 0.0))
+                stats["scheduled"] -= max(0.0, planned - float(result.get("seconds", 0.0)))
             for key in ("execs", "ops", "corpus_added", "restarts"):
                 stats[key] += int(result.get(key) or 0)
             stats["findings"] += sum(int(f.get("count") or 1) for f in result.get("findings", []))
@@ -345,6 +421,7 @@ class State:
             stats["status"], stats["reason"] = record["status"], record.get("reason", "")
         elif t == "resume":
             self.resumes += 1
+            self.interrupted = False
             if record.get("scheduler"):
                 self.config.scheduler = record["scheduler"]
         elif t == "interrupted":
@@ -390,14 +467,23 @@ class Campaign:
         self.progress = progress or (lambda message: None)
         self.out = Path(config.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.lock = OutLock(self.out, "campaign")  # a second campaign on this --out fails here, naming us
+        try:
+            self._open(config)
+        except BaseException:
+            self.lock.close()
+            raise
+
+    def _open(self, config: CampaignConfig) -> None:
         self.journal_path = self.out / JOURNAL_FILE
+        for name in (JOURNAL_FILE, FINDINGS_DIR, SLICES_DIR, "history"):
+            refuse_symlink(self.out / name, "campaign state")
         previous = _load_state(self.journal_path)
         if previous is not None and previous.ended:
-            # A finished campaign: archive its journal, start a new night in the same directory.
-            history = self.out / "history"
-            history.mkdir(exist_ok=True)
-            os.replace(self.journal_path, history / f"journal-{previous.campaign_id.replace(':', '')}.jsonl")
+            self._archive(previous.campaign_id)  # a finished campaign: a new night in the same directory
             previous = None
+        if previous is not None:
+            _check_same_options(previous.config, config, self.out)
         self.journal = Journal(self.journal_path)
         if previous is None:
             seed = config.seed if config.seed is not None else int(time.time()) & 0xFFFFFFFF
@@ -430,6 +516,15 @@ class Campaign:
         self.cluster: Any = None
         self._no_workers_since: float | None = None
         self._abandoned = False
+
+    def _archive(self, campaign_id: str) -> None:
+        """Move a finished campaign's journal and reports to ``history/<campaign>/``."""
+        night = self.out / "history" / campaign_id.replace(":", "")
+        night.mkdir(parents=True, exist_ok=True)
+        os.replace(self.journal_path, night / JOURNAL_FILE)
+        for path in sorted(self.out.glob("report.*")):
+            if path.is_file() and not path.is_symlink():
+                os.replace(path, night / path.name)
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -704,6 +799,8 @@ class Campaign:
         for fid in self.state.findings:
             if fid in busy or fid in self.state.minimized:
                 continue
+            if (self.findings_dir / fid).is_symlink():
+                continue  # never minimized: that would write through the link, out of --out
             if any(r.get("finding") == fid and r["lane"] == "minimize" for r in self.state.started_slices.values()):
                 continue  # started earlier (and lost): not retried, the original program stays
             if not (self.findings_dir / fid / "finding.json").is_file():
@@ -734,6 +831,7 @@ class Campaign:
             while _alive(s.pid, s.spec) and time.monotonic() < deadline:
                 time.sleep(0.2)  # it got SIGTERM when its parent died and is writing its result
             if _alive(s.pid, s.spec):
+                kill_descendants(s.pid)  # a restart never runs beside a leftover slice or its libFuzzer
                 try:
                     os.killpg(s.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -813,14 +911,26 @@ class Campaign:
         self._t0 = time.monotonic()
         self._campaign_started = float(next(read_journal(self.journal_path))["time"]) - 1.0
         self._known_recorded = set(self.state.findings)
-        import_seeds(self.queue)
+        if self.config.rss_limit_mb:
+            watch_memory(max(2048, self.config.rss_limit_mb), "the campaign process")
+        skipped: list[str] = []
+        import_seeds(self.queue, skipped=skipped)
+        for line in skipped:
+            self.progress(f"seed skipped: {line}")
         try:
             if self.config.scheduler:
                 self._connect()
             return self._run()
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRNOS:
+                raise
+            self._storage_failed(exc)
+            raise  # not reached: _storage_failed raises the one-line error
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+            self.journal.close()
+            self.lock.close()
 
     def _run(self) -> CampaignResult:
         if self.resumed:
@@ -830,8 +940,11 @@ class Campaign:
         self.reconcile()
         lanes = self._lanes()
         if not lanes:
-            reasons = "; ".join(f"{n}: {self.state.lane_stats(n)['reason']}" for n in self.state.lanes)
-            raise InvalidArgument(f"no lane of this campaign can run ({reasons})")
+            reasons = "; ".join(f"lane {n}: {self.state.lane_stats(n)['reason']}" for n in self.state.lanes)
+            self.progress(f"no lane of this campaign can run ({reasons})"[:2000])
+            self._record({"t": "end", "elapsed": self.elapsed(), "time": time.time(), "empty": True})
+            report = self.write_reports(final=True)
+            return CampaignResult(self.out, 4, [], [], report)
         previous_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         last_tick = last_report = last_survey = time.monotonic()
         try:
@@ -870,8 +983,9 @@ class Campaign:
                 if self.cluster is not None and time.monotonic() - last_survey >= CLUSTER_SURVEY_SECONDS:
                     self.cluster.survey(self.config.targets, set())  # workers that joined since
                     last_survey = time.monotonic()
-                if time.monotonic() - last_report >= 30.0:
+                if time.monotonic() - last_report >= STATUS_SECONDS:
                     self.write_reports(final=False)
+                    self.progress(self._status_line())
                     last_report = time.monotonic()
                 time.sleep(0.2)
         finally:
@@ -883,10 +997,43 @@ class Campaign:
         else:
             self._record({"t": "end", "elapsed": self.elapsed(), "time": time.time()})
         report = self.write_reports(final=not self.stop_requested)
-        self.journal.close()
         new = self.state.new_findings
         known = [i for i in self.state.findings if i not in new]
-        return CampaignResult(self.out, 1 if new else 0, new, known, report)
+        return CampaignResult(self.out, report["exit_code"], new, known, report)
+
+    def _storage_failed(self, exc: OSError) -> None:
+        """The disk is full (or went read-only): stop every slice without journaling (that
+        would fail too), write what report still fits, and stop with one line. Findings are
+        files of their own, saved whole or not at all: none is lost or removed."""
+        for s in list(self.running.values()):
+            if s.proc is not None and s.proc.poll() is None:
+                try:
+                    s.proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 20.0
+        for s in list(self.running.values()):
+            if s.proc is not None:
+                try:
+                    s.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _killpg(s.proc)
+        self.running.clear()
+        try:
+            self.write_reports(final=False)
+            wrote = "the report was updated"
+        except OSError:
+            wrote = "no report could be written"
+        where = exc.filename or self.out
+        raise StorageFull(f"{where}: {exc.strerror or exc}: the campaign stopped ({wrote}); every finding saved so far "
+                          f"is kept in {self.findings_dir}; free some space and run the same command to resume") from None
+
+    def _status_line(self) -> str:
+        """The periodic one-line status: time, execs, findings, what runs."""
+        execs = sum(int(s["execs"]) for s in self.state.lanes.values())
+        running = ", ".join(sorted(s.lane for s in self.running.values())) or "nothing"
+        return (f"{self.elapsed():.0f} of {self.config.duration:.0f} s, {execs:,} execs, "
+                f"{len(self.state.new_findings)} new / {len(self.state.findings)} finding(s), running: {running}")  # fmt: skip
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
@@ -922,8 +1069,10 @@ def _alive(pid: int | None, spec: Path) -> bool:
 
 
 def _killpg(proc: subprocess.Popen | None) -> None:
+    """Kill a slice, its process group and everything below it (libFuzzer has its own session)."""
     if proc is None:
         return
+    kill_descendants(proc.pid)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -939,13 +1088,54 @@ def run_campaign(config: CampaignConfig, progress: Callable[[str], None] | None 
     from fuzzharness.contract.registry import select_targets
 
     select_targets(config.targets)  # a bad target name: exit 2 before anything starts
-    if config.jobs < 1:
-        raise InvalidArgument(f"jobs must be at least 1, got {config.jobs}")
+    if not 1 <= config.jobs <= MAX_JOBS:
+        raise InvalidArgument(f"jobs must be from 1 to {MAX_JOBS}, got {config.jobs}")
+    cores = os.cpu_count() or 1
+    if config.jobs > cores and not config.scheduler and progress is not None:
+        progress(f"warning: jobs {config.jobs} is more than the {cores} core(s) of this machine: slices will "
+                 f"compete for them")  # fmt: skip
+    if not enabled_lanes(config):
+        raise InvalidArgument(f"no lane is enabled (lanes: {', '.join(LANES)})")
+    check_paths(config)
     if config.scheduler:
         from fuzzharness.lanes.cluster import check_address
 
         config.scheduler = check_address(config.scheduler)  # a bad address: exit 2 before the journal is touched
     return Campaign(config, progress).run()
+
+
+def check_paths(config: CampaignConfig) -> None:
+    """Refuse (one line naming it) an --out, --corpus or --known the campaign could not use."""
+    out, corpus, known = Path(config.out), Path(config.corpus), config.known_path
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument(f"--out {out}: exists and is not a directory")
+    if corpus.exists() and not corpus.is_dir():
+        raise InvalidArgument(f"--corpus {corpus}: exists and is not a directory")
+    if known.exists() and not known.is_file():
+        raise InvalidArgument(f"--known {known}: is not a regular file (a known-findings JSON index)")
+    for flag, path in (("--out", out), ("--corpus", corpus)):
+        existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise InvalidArgument(f"{flag} {path}: {existing} is not writable")
+    if known.exists():
+        KnownIndex(known)  # a corrupt index: one line now, not at the end of the night
+
+
+def _check_same_options(previous: CampaignConfig, given: CampaignConfig, out: Path) -> None:
+    """An unfinished campaign resumes only with the options it was started with."""
+    differ = []
+    if list(previous.targets) != list(given.targets):
+        differ.append(f"--targets {','.join(given.targets)} (started with {','.join(previous.targets)})")
+    if enabled_lanes(previous) != enabled_lanes(given):
+        differ.append(f"--lanes {','.join(enabled_lanes(given))} (started with {','.join(enabled_lanes(previous))})")
+    if abs(float(previous.duration) - float(given.duration)) > 1e-6:
+        differ.append(f"--duration {given.duration:g} s (started with {previous.duration:g} s)")
+    for name in ("variant", "mutant"):
+        if getattr(previous, name) != getattr(given, name):
+            differ.append(f"--{name} {getattr(given, name)} (started with {getattr(previous, name)})")
+    if differ:
+        raise InvalidArgument(f"{out}: holds an unfinished campaign; resume it with the same options or use another "
+                              f"--out: {'; '.join(differ)}")  # fmt: skip
 
 
 def remove_campaign_state(out: Path) -> None:

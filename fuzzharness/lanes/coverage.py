@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import mmap
@@ -113,14 +114,20 @@ def lane_main(argv: list[str]) -> int:
     again (the wrapper script), since ``-merge=1`` spawns children through it.
     """
     import faulthandler
+    import gc
 
     faulthandler.enable(all_threads=True)  # before the Go runtime loads (TOOLCHAIN-FACTS)
+    # Every exec allocates (programs, bytes, traces) and nothing of it forms cycles: the
+    # cyclic collector, run every 700 allocations by default, took ~15% of the lane
+    # (profiled); it runs far more rarely here, over a frozen start-up heap.
+    gc.set_threshold(*LANE_GC_THRESHOLD)
     config = json.loads(os.environ[_CONFIG_ENV])
     import atheris
 
-    from fuzzharness.contract.bindings import Library, preload_global
+    from fuzzharness.contract.bindings import Library, NativeRunner, preload_global
     from fuzzharness.oracles.differential import check_program
-    from fuzzharness.programs.interpreter import run_program
+    from fuzzharness.oracles.fastmodel import accepts, predict
+    from fuzzharness.programs.interpreter import encode_native, run_encoded, run_program, run_unchecked, unpack
     from fuzzharness.programs.sequential import decode
 
     # atheris' LLVMFuzzerCustomMutator lives in a module of its own, which libFuzzer looks
@@ -135,7 +142,7 @@ def lane_main(argv: list[str]) -> int:
             status = library.set_mutant(config["mutant"])
             if status != 0:
                 raise RuntimeError(f"fh_test_set_mutant({config['mutant']}) returned status {status} on {target['name']}")
-        libraries.append((target["name"], library, target["deferred"]))
+        libraries.append((target["name"], library, target["deferred"], NativeRunner(library)))
 
     artifacts = Path(config["artifacts"])
     state_file = open(config["state"], "r+b")
@@ -155,11 +162,25 @@ def lane_main(argv: list[str]) -> int:
         program = decoded.get(data) or decode(data)
         if program.config.max_total_bytes > LANE_MAX_TOTAL_BYTES or program.calls > LANE_MAX_CALLS:
             return
-        traces = {name: run_program(program, library, deferred) for name, library, deferred in libraries}
-        # The model costs more than the native calls it checks; checking one input in
-        # MODEL_CHECK_EVERY keeps libFuzzer's exec rate (what finds native bugs) high,
-        # and every input the lane keeps is checked in full afterwards (run_lane).
-        if execs % MODEL_CHECK_EVERY:
+        # The hot path: one native runner call per library, no object per op. Checking
+        # costs more than the calls it checks, so one input in MODEL_CHECK_EVERY is
+        # checked here (fast model first); every input the lane keeps is checked in full
+        # afterwards, off the hot path (run_lane, _Replayer.check_kept).
+        encoded = encode_native(program)
+        check = execs % MODEL_CHECK_EVERY == 0
+        if encoded is None:  # a restart or a repeat: the interpreter
+            traces = {name: run_program(program, library, deferred) for name, library, deferred, _ in libraries}
+        elif not check:
+            for _, library, deferred, runner in libraries:
+                run_unchecked(encoded, library, runner, deferred)
+            return
+        else:
+            packed = {name: run_encoded(encoded, library, runner, deferred) for name, library, deferred, runner in libraries}
+            prediction = predict(program)
+            if all(accepts(prediction, trace) for trace in packed.values()):
+                return
+            traces = {name: unpack(program, trace) for name, trace in packed.items()}
+        if not check:
             return
         divergences = check_program(program, traces)
         if divergences:
@@ -174,6 +195,8 @@ def lane_main(argv: list[str]) -> int:
     # called before Mutate()").
     mutator = _structure_aware_mutator(lambda data, max_size: atheris.Mutate(data, max_size), decoded)
     atheris.Setup(argv, test_one_input, custom_mutator=mutator, internal_libfuzzer=True)
+    gc.collect()
+    gc.freeze()
     atheris.Fuzz()
     return 0
 
@@ -194,6 +217,10 @@ VALUE_PROFILE = int(os.environ.get("FUZZHARNESS_VALUE_PROFILE", "1"))
 SCALE_PER_EXEC_TIME = 1
 #: The lane checks one input in this many against the model (see test_one_input).
 MODEL_CHECK_EVERY = 16
+#: The lane process's cyclic garbage collector thresholds (gc.set_threshold; default 700, 10, 10).
+LANE_GC_THRESHOLD = (100_000, 50, 50)
+#: Kept inputs checked per batch after the lane (run_lane, _Replayer.check_kept).
+_KEPT_BATCH = 256
 
 
 #: Shares of the mutator's strategies (the rest: libFuzzer's mutation of the whole encoding).
@@ -289,7 +316,95 @@ def _insert_op(program: Any, position: int, op: Any) -> Any:
         first = sum(o.produces_handle for o in ops[:position])
         ops[position:] = [shifted(o) for o in ops[position:]]
     ops.insert(position, op)
-    return Program(program.config, tuple(ops))
+    if isinstance(op, Repeat) or type(op).__name__ == "Restart":
+        return Program(program.config, tuple(ops))
+    # A call op whose handle operand names an earlier producer (every caller's), and
+    # references shifted with their producers: valid by construction (the hot path).
+    return _known_valid(program.config, tuple(ops))
+
+
+def _known_valid(config: Any, ops: tuple) -> Any:
+    """A :class:`~fuzzharness.programs.sequential.Program` of ops the caller knows form a
+    valid program (derived from a valid one by a change that keeps it valid), built
+    without validating every op again: the mutator's hot path."""
+    from fuzzharness.programs.sequential import Program
+
+    program = object.__new__(Program)
+    object.__setattr__(program, "config", config)
+    object.__setattr__(program, "ops", ops)
+    return program
+
+
+def _evict_oldest(cache: dict) -> None:
+    """Drop the older half of a full cache (dicts keep insertion order): emptying it
+    whole made every corpus input be decoded again at once (profiled)."""
+    for key in list(itertools.islice(cache, len(cache) // 2)):
+        del cache[key]
+
+
+class _Bits:
+    """A small deterministic generator (splitmix64) for the mutator's hot path: seeding
+    a ``random.Random`` costs more than the rest of a live-data mutation."""
+
+    __slots__ = ("state",)
+    _MASK = (1 << 64) - 1
+
+    def __init__(self, seed: int) -> None:
+        self.state = seed & self._MASK
+
+    def next(self) -> int:
+        self.state = (self.state + 0x9E3779B97F4A7C15) & self._MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & self._MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & self._MASK
+        return z ^ (z >> 31)
+
+    def random(self) -> float:
+        """A float in [0, 1)."""
+        return (self.next() >> 11) / (1 << 53)
+
+    def below(self, n: int) -> int:
+        """An int in [0, n) (n small: the bias is negligible)."""
+        return self.next() % n
+
+    def bytes(self, n: int) -> bytes:
+        return b"".join(self.next().to_bytes(8, "little") for _ in range((n + 7) // 8))[:n]
+
+
+class _Entry:
+    """What the mutator's hot path needs of one input, computed once per input: its
+    program, its exact encoding, and for each write :func:`live_writes` expects to
+    succeed ``(position, room, start)``, ``start`` being where the write's data begins
+    in the encoding (its length byte is just before). A live-data mutation is then a
+    splice of bytes (:func:`_structure_aware_mutator`)."""
+
+    __slots__ = ("program", "encoding", "writes")
+
+    def __init__(self, program: Any, encoding: bytes, writes: list[tuple[int, int, int]]) -> None:
+        self.program = program
+        self.encoding = encoding
+        self.writes = writes
+
+    @classmethod
+    def of(cls, program: Any) -> "_Entry":
+        from fuzzharness.programs.sequential import Program, encode
+
+        writes = []
+        for i, room in live_writes(program):
+            # The write's encoding ends with its length byte and its data: the prefix up to
+            # and including it ends where the data does.
+            end = len(encode(Program(program.config, program.ops[: i + 1])))
+            writes.append((i, room, end - len(program.ops[i].data)))
+        return cls(program, encode(program), writes)
+
+
+def _with_write_data(program: Any, i: int, data: bytes) -> Any:
+    """``program`` with write ``i``'s data replaced by ``data`` (at most MAX_WRITE_LEN
+    bytes): still valid (a write's data is checked against nothing else)."""
+    from fuzzharness.programs.sequential import Write
+
+    ops = program.ops
+    return _known_valid(program.config, ops[:i] + (Write(ops[i].handle, ops[i].offset, data, ops[i].via),) + ops[i + 1 :])
 
 
 def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
@@ -329,6 +444,41 @@ def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
     )
 
     cache: dict[bytes, Any] = decoded if decoded is not None else {}
+    entries: dict[bytes, _Entry] = {}
+    rng = random.Random()
+
+    def spliced(data: bytes, max_size: int, bits: _Bits) -> bytes | None:
+        """The live-data mutation on the bytes of a known input (see _Entry): libFuzzer's
+        mutator on one write's data, spliced into the encoding; None when the input
+        has no live write. No program is rebuilt, validated or re-encoded."""
+        entry = entries.get(data)
+        if entry is None:
+            if len(entries) >= _DECODED_CACHE:
+                _evict_oldest(entries)
+            entry = entries[data] = _Entry.of(cache.get(data) or decode(data))
+        if not entry.writes:
+            return None
+        writes = entry.writes
+        i, room, start = writes[-1] if bits.random() < LAST_WRITE_SHARE else writes[bits.below(len(writes))]
+        op = entry.program.ops[i]
+        data_now = op.data
+        budget = max_size - len(entry.encoding)
+        if len(data_now) < WORD and room >= WORD and budget >= WORD - len(data_now) and bits.random() < 0.5:
+            data_now += bits.bytes(WORD - len(data_now))
+        limit = max(1, min(MAX_WRITE_LEN, room, budget + len(op.data), max(MAX_DATA_MUTATION, len(data_now))))
+        new = mutate(data_now, limit)[:room] or op.data
+        out = b"".join((entry.encoding[: start - 1], bytes((len(new),)), new, entry.encoding[start + len(op.data) :]))
+        if len(out) > max_size:
+            return None
+        if len(cache) >= _DECODED_CACHE:
+            _evict_oldest(cache)
+        program = cache[out] = _with_write_data(entry.program, i, new)
+        # libFuzzer mutates its own output again (-mutate_depth): the output's entry is
+        # this one's, the data after the splice moved by the change in length (a write
+        # stays live: its data is non-empty and within the room, which is unchanged).
+        delta = len(new) - len(op.data)
+        entries[out] = _Entry(program, out, [(j, r, at + delta if at > start else at) for j, r, at in writes])
+        return out
 
     def live_data(program: Any, rng: random.Random, budget: int) -> Any:
         live = live_writes(program)
@@ -385,10 +535,20 @@ def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
         return Program(program.config, ops[:i] + (new,) + ops[i + 1 :])
 
     def mutator(data: bytes, max_size: int, seed: int) -> bytes:
-        rng = random.Random(seed)
-        roll = rng.random()
+        # The same mutation for the same seed: cheap bits on the hot path, and the one
+        # Mersenne Twister reseeded (not a new one) only where a program is rebuilt.
+        bits = _Bits(seed)
+        roll = bits.random()
         if roll >= LIVE_DATA_MUTATIONS + STRUCTURE_MUTATIONS:
             return mutate(data, max_size)
+        if roll < LIVE_DATA_MUTATIONS:
+            try:
+                out = spliced(data, max_size, bits)
+            except ValueError:  # a program the byte form cannot express exactly
+                return mutate(data, max_size)
+            if out is not None:
+                return out
+        rng.seed(seed)
         program = cache.get(data) or decode(data)
         budget = max_size - len(data)
         try:
@@ -399,7 +559,7 @@ def _structure_aware_mutator(mutate: Callable[[bytes, int], bytes],
         if len(out) > max_size:
             return mutate(data, max_size)
         if len(cache) >= _DECODED_CACHE:
-            cache.clear()
+            _evict_oldest(cache)
         cache[out] = program
         return out
 
@@ -543,6 +703,40 @@ class _Replayer:
             })  # fmt: skip
         return entries
 
+    def check_kept(self, paths: list[Path], found_at: float) -> tuple[int, list[dict[str, Any]]]:
+        """Check the inputs the lane kept (corpus entries it added) on the plain twin
+        build, off the lane's hot path: one batch per worker, packed traces, the fast
+        model first, the reference check (and a saved finding) only for an input it does
+        not accept. Returns (inputs checked, new finding entries)."""
+        from fuzzharness.execution.supervisor import BatchRun
+        from fuzzharness.oracles.fastmodel import accepts, predict
+        from fuzzharness.programs.sequential import decode
+
+        batch, data_of = [], {}
+        for path in paths:
+            try:
+                data = path.read_bytes()[:MAX_LEN]
+            except OSError:
+                continue
+            digest = hashlib.sha1(data).hexdigest()
+            program = decode(data)
+            if digest in self.replayed or program.config.max_total_bytes > LANE_MAX_TOTAL_BYTES or (
+                    program.calls > LANE_MAX_CALLS):  # fmt: skip
+                continue
+            batch.append((digest, program))
+            data_of[digest] = data
+        entries: list[dict[str, Any]] = []
+        for start in range(0, len(batch), _KEPT_BATCH):
+            part = batch[start : start + _KEPT_BATCH]
+            outcomes = BatchRun(self.workers, part, packed=True).wait()
+            for digest, program in part:
+                traces = outcomes[digest]
+                prediction = predict(program)
+                if all(isinstance(t, tuple) and accepts(prediction, t) for t in traces.values()):
+                    continue
+                entries += self.replay(data_of[digest], found_at, "kept input")
+        return len(batch), entries
+
     def close(self) -> None:
         for worker in self.workers.values():
             worker.close()
@@ -583,7 +777,7 @@ def run_lane(
     start = time.monotonic()
     deadline = start + seconds
     result: dict[str, Any] = {"execs": 0, "findings": [], "coverage": None, "corpus_added": 0, "seconds": 0.0,
-                              "restarts": 0, "errors": [], "variant": variant}  # fmt: skip
+                              "restarts": 0, "errors": [], "variant": variant, "kept_checked": 0}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="fh-coverage-") as tmp:
         work = Path(tmp)
         config = _lane_config(specs, variant, mutant, work)
@@ -592,6 +786,7 @@ def run_lane(
         before = _corpus_size(corpus_dir)
         env = _lane_env(config)
         replayer = _Replayer(specs, variant, mutant, out, timeout, seed)
+        initial = {p.name for p in corpus_dir.iterdir()}
         log_path = work / "libfuzzer.log"
         try:
             run = 0
@@ -645,6 +840,16 @@ def run_lane(
                     break
                 if not died:
                     break
+            # Every input the lane kept is checked in full, after the hot path (which
+            # checks one input in MODEL_CHECK_EVERY).
+            kept = sorted(p for p in corpus_dir.iterdir() if p.name not in initial and not p.name.startswith("."))
+            try:
+                result["kept_checked"], entries = replayer.check_kept(kept, time.time())
+            except FuzzHarnessError as exc:
+                result["errors"].append(f"checking the kept inputs: {exc}")
+            else:
+                known = {f["id"] for f in result["findings"]}
+                result["findings"] += [e for e in entries if e["id"] not in known]
         finally:
             replayer.close()
             result["corpus_added"] = max(0, _corpus_size(corpus_dir) - before)

@@ -84,6 +84,8 @@ PLAN: dict[Mutant, Plan] = {
     Mutant.SHARED_LAST_ERROR: Plan("stress", "mutants", ("non_linearizable", "divergence")),
     Mutant.RACY_REFCOUNT: Plan("stress", "mutants", ("non_linearizable", "divergence")),
     Mutant.UNSYNC_WRITER: Plan("stress", "mutants", ("non_linearizable", "divergence")),
+    # A snapshot pinning its origin after the lock is let go, racing a release (issue 16).
+    Mutant.SNAPSHOT_PIN_RACE: Plan("stress", "mutants", ("non_linearizable", "divergence")),
     # A 4-byte magic in the written data: the coverage-guided lane (fuzzharness.lanes.coverage) on
     # the libFuzzer-instrumented build; random generation would have to guess 32 bits.
     Mutant.MAGIC_CRASH: Plan("coverage", "mutants-cov", ("crash",)),

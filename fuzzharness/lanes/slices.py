@@ -24,7 +24,9 @@ An *exec* is one program run on the lane's whole target set.
 The campaign (:mod:`fuzzharness.lanes.campaign`) starts each slice as
 ``python -m fuzzharness.lanes.slices SPEC.json``: the slice writes its result atomically to
 the path named in the spec. The slice asks the kernel for SIGTERM when the
-campaign dies (``PR_SET_PDEATHSIG``) and stops cleanly on SIGTERM; findings are on
+campaign dies (``PR_SET_PDEATHSIG``) and stops cleanly on SIGTERM or SIGINT; as it ends it
+kills every process below it (libFuzzer runs in a session of its own, so a process-group
+kill would miss it). Its resident memory is bounded (:func:`watch_memory`). Findings are on
 disk the moment they are found, whatever happens to the slice. The same entry
 point runs minimization tasks (``"lane": "minimize"``).
 """
@@ -43,7 +45,7 @@ from typing import Any
 
 from fuzzharness.findings.durable import write_atomic
 
-__all__ = ["LANES", "lane_variant", "unavailable_reason", "run_slice", "main"]
+__all__ = ["LANES", "lane_variant", "unavailable_reason", "run_slice", "main", "kill_descendants", "watch_memory"]
 
 LANES = ("random", "coverage", "stress", "asan")
 
@@ -60,17 +62,26 @@ def lane_variant(lane: str, campaign_variant: str, configured: str | None) -> st
 
 
 def unavailable_reason(lane: str, targets: list[str], variant: str) -> str | None:
-    """Why a lane cannot run in this tree (None when it can)."""
-    if lane == "coverage":
-        return None
+    """Why a lane cannot run in this tree (None when it can): every target's library of the
+    lane's variant is built, and for the coverage lane the target set is one it can load
+    into one process (at most one Go runtime, coverage variants) and atheris is installed."""
     from fuzzharness.contract.registry import select_targets
-    from fuzzharness.errors import UserError
+    from fuzzharness.errors import FuzzHarnessError
 
     try:
-        for spec in select_targets(targets):
+        specs = select_targets(targets)
+        if lane == "coverage":
+            import tempfile
+
+            from fuzzharness.lanes import coverage
+
+            with tempfile.TemporaryDirectory(prefix="fh-lane-check-") as tmp:
+                coverage._lane_config(specs, variant, 0, Path(tmp))  # noqa: SLF001 - the lane's own check
+            coverage.custom_mutator_path()
+        for spec in specs:
             spec.library(variant)
-    except UserError as exc:
-        return str(exc)
+    except (FuzzHarnessError, ImportError, OSError) as exc:
+        return str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
     return None
 
 
@@ -169,6 +180,57 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def kill_descendants(pid: int | None = None) -> int:
+    """SIGKILL every process below ``pid`` (default: this one), in whatever session it put
+    itself (libFuzzer runs in its own); returns how many. Called as a slice ends, and by the
+    campaign before it kills a leftover slice, so nothing a slice started outlives it."""
+    try:
+        import psutil
+
+        children = psutil.Process(pid).children(recursive=True)
+    except Exception:  # noqa: BLE001 - gone already, or psutil missing: nothing to collect
+        return 0
+    for child in children:
+        try:
+            child.kill()
+        except Exception:  # noqa: BLE001 - exited meanwhile
+            pass
+    return len(children)
+
+
+def watch_memory(limit_mb: int | None, what: str, on_limit: Any = None, every: float = 1.0) -> None:
+    """Bound this process's resident memory: a daemon thread reads it every ``every`` s and,
+    above ``limit_mb``, prints one line naming ``what`` and the bound, calls ``on_limit``
+    (its last words) and exits with status 3 -- before the machine swaps. None: no bound.
+    (An address-space rlimit would be inherited by the workers and break the Go runtime and
+    ASan, which reserve terabytes they never touch.)"""
+    if not limit_mb:
+        return
+    import threading
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                with open("/proc/self/statm") as fh:
+                    rss_mb = int(fh.read().split()[1]) * page >> 20
+            except (OSError, ValueError, IndexError):
+                return
+            if rss_mb > limit_mb:
+                message = (f"{what} uses {rss_mb} MB, over its bound of {limit_mb} MB (rss_limit_mb): stopped; "
+                           f"findings saved so far are kept")  # fmt: skip
+                print(f"fuzzharness: error: {message}", file=sys.stderr, flush=True)
+                try:
+                    if on_limit is not None:
+                        on_limit(message)
+                finally:
+                    os._exit(3)
+
+    threading.Thread(target=watch, name="fuzzharness-memory-bound", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     spec_path = Path(argv[0])
@@ -176,13 +238,34 @@ def main(argv: list[str] | None = None) -> int:
     parent = spec.get("parent_pid")
     _die_with_parent()
     signal.signal(signal.SIGTERM, _interrupt)
-    if parent and os.getppid() != parent:
-        result = {"lane": spec["lane"], "status": "interrupted", "execs": 0, "ops": 0, "findings": [],
-                  "coverage": None, "corpus_added": 0, "restarts": 0, "seconds": 0.0}  # fmt: skip
-    else:
-        result = run_slice(spec)
-    write_atomic(Path(spec["result"]), json.dumps(result, default=str) + "\n")
+    signal.signal(signal.SIGINT, _interrupt)
+
+    def last_words(message: str) -> None:
+        kill_descendants()
+        write_atomic(Path(spec["result"]), json.dumps({"lane": spec["lane"], "status": "error", "error": message,
+                                                       "execs": 0, "ops": 0, "findings": [], "seconds": 0.0}) + "\n")  # fmt: skip
+
+    watch_memory(_slice_bound(spec.get("rss_limit_mb")), f"slice {spec_path.name}", last_words)
+    try:
+        if parent and os.getppid() != parent:
+            result = {"lane": spec["lane"], "status": "interrupted", "execs": 0, "ops": 0, "findings": [],
+                      "coverage": None, "corpus_added": 0, "restarts": 0, "seconds": 0.0}  # fmt: skip
+        else:
+            result = run_slice(spec)
+        write_atomic(Path(spec["result"]), json.dumps(result, default=str) + "\n")
+    except KeyboardInterrupt:  # a second SIGTERM while writing: the campaign journals it as lost
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        kill_descendants()  # libFuzzer and anything else the lane started, in its own session or not
     return 0
+
+
+def _slice_bound(rss_limit_mb: Any) -> int | None:
+    """A slice's own memory bound: its workers' bound (``rss_limit_mb``), at least 2 GiB."""
+    if not isinstance(rss_limit_mb, int) or isinstance(rss_limit_mb, bool) or rss_limit_mb <= 0:
+        return None
+    return max(2048, rss_limit_mb)
 
 
 if __name__ == "__main__":

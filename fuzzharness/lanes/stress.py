@@ -19,7 +19,13 @@ timeline and an HTML timeline. Each target is judged under its own handle policy
 handle system, the programs also read through forged values
 (:func:`~fuzzharness.programs.concurrent.forge`). The summary reports the
 fraction of thread ops that overlapped another thread's op on the same resource: the
-evidence that the calls really ran concurrently.
+evidence that the calls really ran concurrently; per target also the overlap per
+resource and the share of the threads' time spent inside calls, and the rate of thread
+ops the checker decided (``checked_ops_per_s``).
+
+Threads: by default as many as the cores (:func:`default_threads`, at least 2); more
+threads than cores is *oversubscribed* (said in the summary): threads then also
+collide through preemption inside a call, but run one after another more often.
 
 Every run's history ends in exactly one of three books (``programs == histories_checked
 + unknown + histories_unchecked``): *checked* (the linearizability check reached a
@@ -33,6 +39,7 @@ Program seeds: program n of a run with seed S is ``generate(Random(S * 2**32 + n
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,7 +54,7 @@ from fuzzharness.oracles.concurrent_model import RunCheck
 from fuzzharness.oracles.linearizability import CheckResult
 from fuzzharness.programs.concurrent import generate
 
-__all__ = ["StressOptions", "StressSummary", "run_stress", "print_summary", "hunt_mutant", "program_seed",
+__all__ = ["StressOptions", "StressSummary", "run_stress", "print_summary", "hunt_mutant", "program_seed", "cores", "default_threads",
            "EXIT_CLEAN", "EXIT_FOUND", "EXIT_INCONCLUSIVE"]  # fmt: skip
 
 
@@ -60,13 +67,28 @@ def program_seed(seed: int, n: int) -> int:
     return seed * (1 << 32) + n
 
 
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def default_threads(oversubscribe: bool = False) -> int:
+    """Threads per program when none are asked for: no more than the cores (at least 2,
+    so that something can collide); ``oversubscribe``: twice the cores (threads then
+    also collide through preemption, in the middle of a call)."""
+    return max(2, cores()) * (2 if oversubscribe else 1)
+
+
 # --------------------------------------------------------------------------- harness side
 
 
 @dataclass
 class StressOptions:
     targets: list[str]
-    threads: int = 4
+    threads: int = field(default_factory=default_threads)
     seconds: float | None = 20.0
     runs: int | None = None  #: programs per target instead of a time budget
     seed: int = 0
@@ -99,12 +121,36 @@ class StressSummary:
     #: runs with no check at all: init failed, the setup diverged, or the worker died
     histories_unchecked: int = 0
     check_seconds: float = 0.0
+    #: thread ops in histories the checker reached a verdict on (checked ops / check_seconds)
+    checked_ops: int = 0
     restarts: int = 0
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: per target: programs, overlap (overlapping, ops), overlap per resource, in-call ns, thread ns
+    per_target: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cores: int = field(default_factory=cores)
 
     @property
     def overlap(self) -> float:
         return self.overlapping / self.overlap_total if self.overlap_total else 0.0
+
+    @property
+    def oversubscribed(self) -> bool:
+        return self.threads > self.cores
+
+    def add_check(self, target: str, check: RunCheck) -> None:
+        """Book one run's overlap and in-call time, for the run and for its target."""
+        self.overlapping += check.overlap[0]
+        self.overlap_total += check.overlap[1]
+        row = self.per_target.setdefault(target, {"programs": 0, "overlapping": 0, "overlap_total": 0,
+                                                  "in_call_ns": 0, "thread_ns": 0, "by_resource": {}})  # fmt: skip
+        row["programs"] += 1
+        row["overlapping"] += check.overlap[0]
+        row["overlap_total"] += check.overlap[1]
+        row["in_call_ns"] += check.in_call[0]
+        row["thread_ns"] += check.in_call[1]
+        for label, (o, t) in check.overlap_by_resource.items():
+            before = row["by_resource"].get(label, (0, 0))
+            row["by_resource"][label] = (before[0] + o, before[1] + t)
 
     @property
     def nothing_checked(self) -> bool:
@@ -124,6 +170,7 @@ class StressSummary:
             self.unknown += 1
         else:
             self.histories_checked += 1
+            self.checked_ops += sum(1 for op in check.history if op.client < self.threads)
 
     def exit_code(self) -> int:
         """The ``stress`` command's exit status:
@@ -146,6 +193,15 @@ class StressSummary:
         out = asdict(self)
         out["overlap_fraction"] = round(self.overlap, 4)
         out["nothing_checked"] = self.nothing_checked
+        out["oversubscribed"] = self.oversubscribed
+        out["checked_ops_per_s"] = round(self.checked_ops / self.check_seconds) if self.check_seconds else 0
+        for row in out["per_target"].values():
+            row["overlap_fraction"] = (
+                round(row["overlapping"] / row["overlap_total"], 4) if row["overlap_total"] else 0.0
+            )
+            row["in_call_share"] = round(row["in_call_ns"] / row["thread_ns"], 4) if row["thread_ns"] else 0.0
+            row["overlap_by_resource"] = {label: round(o / t, 4) if t else 0.0
+                                          for label, (o, t) in sorted(row.pop("by_resource").items())}  # fmt: skip
         return out
 
 
@@ -202,8 +258,7 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
                     summary.ops += programs[seed].op_count
                     summary.count(check)
                     if check is not None:
-                        summary.overlapping += check.overlap[0]
-                        summary.overlap_total += check.overlap[1]
+                        summary.add_check(name, check)
                     for finding in found:
                         _record(summary, finding, options.out)
             summary.restarts = sum(w.restarts for w in workers.values())
@@ -223,7 +278,12 @@ def print_summary(summary: StressSummary) -> None:
     print(f"stress: {summary.programs} program runs on {', '.join(summary.targets)} with {summary.threads} threads, "
           f"{summary.ops} thread ops in {summary.seconds:.1f} s (seed {summary.seed})")  # fmt: skip
     print(f"   overlap: {summary.overlap:.1%} of thread ops overlapped another thread's op on the same resource "
-          f"({summary.overlapping}/{summary.overlap_total})")  # fmt: skip
+          f"({summary.overlapping}/{summary.overlap_total})"
+          + (f"; {summary.threads} threads on {summary.cores} cores (oversubscribed)" if summary.oversubscribed else ""))  # fmt: skip
+    for name, row in sorted(summary.per_target.items()):
+        share = row["in_call_ns"] / row["thread_ns"] if row["thread_ns"] else 0.0
+        overlap = row["overlapping"] / row["overlap_total"] if row["overlap_total"] else 0.0
+        print(f"      {name}: overlap {overlap:.1%}, threads inside calls {share:.1%} of their time")
     print(f"   histories: {summary.histories_checked} of {summary.programs} checked for linearizability"
           + (f", {summary.unknown} unknown (the check ran out of time)" if summary.unknown else "")
           + (f", {summary.histories_unchecked} unchecked (init failed, the setup diverged or the worker died)"
@@ -231,8 +291,8 @@ def print_summary(summary: StressSummary) -> None:
     if summary.nothing_checked:
         print(f"   NOTHING CHECKED: no history of the {summary.programs} run(s) reached a linearizability verdict")
     else:
-        rate = summary.ops / summary.check_seconds if summary.check_seconds else 0
-        print(f"   checker: {summary.check_seconds:.1f} s ({rate:,.0f} ops/s)")
+        rate = summary.checked_ops / summary.check_seconds if summary.check_seconds else 0
+        print(f"   checker: {summary.check_seconds:.1f} s ({rate:,.0f} checked thread ops/s)")
     if summary.restarts:
         print(f"   worker restarts: {summary.restarts}")
     for f in summary.findings:

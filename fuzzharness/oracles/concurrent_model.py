@@ -57,15 +57,16 @@ reported as a :class:`Problem` with the finding kind it maps to.
 
 from __future__ import annotations
 
-import bisect
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from struct import error as _struct_error
 from typing import Any, Union
 
 from fuzzharness.contract.handles import EXACT, HandlePolicy
 from fuzzharness.contract.header import MAX_REFS, U64_MAX, Status, Strategy
 from fuzzharness.contract.values import ResourceInfo, StatsValue
 from fuzzharness.oracles.differential import observation_problem, render_value
-from fuzzharness.oracles.linearizability import Model, Operation, Verdict, check
+from fuzzharness.oracles.linearizability import DEFAULT_MEMO_BYTES, Model, Operation, Verdict, check
 from fuzzharness.oracles.model import OwnershipModel, SparseBytes
 from fuzzharness.oracles.opaque import ReplayBackend
 from fuzzharness.oracles.timeline import EPILOGUE_CLIENT
@@ -80,6 +81,9 @@ __all__ = [
     "RunCheck",
     "check_run",
     "overlap_fraction",
+    "overlap_by_resource",
+    "native_search",
+    "in_call_time",
     "describe_input",
     "describe_output",
 ]
@@ -120,7 +124,11 @@ class RunCheck:
     problems: list[Problem]
     history: list[Operation]
     overlap: tuple[int, int]  #: (thread ops overlapping another thread's op on the same root, thread ops)
-    labels: dict[int, str]  #: operation id -> readable op text ("T1 #4 read h0 0 8")
+    labels: Mapping[int, str]  #: operation id -> readable op text ("T1 #4 read h0 0 8")
+    #: per resource (``hK`` for a pool resource, ``own`` for the threads' own): (overlapping, ops)
+    overlap_by_resource: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: (ns the threads spent inside calls, ns of thread life: threads x the threads phase's wall time)
+    in_call: tuple[int, int] = (0, 0)
 
 
 # --------------------------------------------------------------------------- the model
@@ -360,12 +368,15 @@ def _describe_state(state: tuple) -> str:
 
 
 def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion_possible: bool,
-                    policy: HandlePolicy = EXACT, bindings: dict[int, Any] | None = None) -> Model:  # fmt: skip
+                    policy: HandlePolicy = EXACT, bindings: dict[int, Any] | None = None,
+                    native: bool = True) -> Model:  # fmt: skip
     """The model for one run: ``initial`` maps the keys of resources that exist at the
     start (the pool) to their state after setup, ``roots`` maps every key (and every
     ``("v", value)`` node) to its root (partition); ``bindings`` maps the handle values
     of an opaque-handle target to the pool key each names after setup. ``policy``: the
-    target's stale rule (INVALID and STALE interchangeable)."""
+    target's stale rule (INVALID and STALE interchangeable). ``native``: partitions are
+    searched in C (:func:`native_search`) where they fit its encoding; False: always in
+    Python (the reference the native search is tested against)."""
     starts: dict[Any, list] = {}
     for key, res in initial.items():
         starts.setdefault(roots.get(key, key), []).append((key, res))
@@ -385,13 +396,157 @@ def ownership_model(initial: dict[Any, tuple], roots: dict[Any, Any], exhaustion
     def init(root: Any) -> tuple:
         return states.get(root, ())
 
+    def search(root: Any, ops: list[Operation]) -> Any:
+        return native_search(states.get(root, ()), ops, exhaustion_possible, either) if native else None
+
     return Model(
         init=init,
         step=lambda s, i, o: _ownership_step(s, i, o, exhaustion_possible, either),
         partition=partition,
         describe_operation=lambda i, o: f"{describe_input(i)} -> {describe_output(o)}",
         describe_state=_describe_state,
+        search=search,
     )
+
+
+#: Contents larger than this (per resource) are searched in Python, not natively.
+NATIVE_MAX_CONTENTS = 4096
+_FN_CODES = {"create": 0, "acquire": 1, "release": 2, "write": 3, "read": 4, "snapshot": 5, "info": 6}
+_U32, _U64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+class _NativeAdapter:
+    """A :class:`~fuzzharness.contract.bindings.NativeSearch` as a
+    :class:`~fuzzharness.oracles.linearizability.Search`."""
+
+    _OUTCOMES = {1: "ok", 2: "illegal", 3: "memo", 4: "memo"}
+
+    def __init__(self, search: Any) -> None:
+        self._search = search
+        self._longest: list[int] | None = None
+        self._stuck: int | None = None
+
+    @property
+    def memo_bytes(self) -> int:
+        return self._search.memo_bytes
+
+    @property
+    def iterations(self) -> int:
+        return self._search.iterations
+
+    def advance(self, iterations: int, memo_cap: int) -> str | None:
+        return self._OUTCOMES.get(self._search.advance(iterations, memo_cap))
+
+    def longest(self) -> list[int]:
+        return self._search.longest() if self._longest is None else self._longest
+
+    def stuck(self) -> int | None:
+        return self._search.stuck()
+
+    def close(self) -> None:
+        self._search.close()
+
+
+def native_search(initial: tuple, ops: list[Operation], exhaustion_possible: bool, either: bool) -> Any:
+    """The native search (:class:`~fuzzharness.contract.bindings.NativeSearch`) of one
+    partition of the ownership model starting in ``initial``, or None when the partition
+    does not fit the native encoding (sparse or larger than :data:`NATIVE_MAX_CONTENTS`
+    contents, values out of the native ranges): it is then searched in Python."""
+    from fuzzharness.contract.bindings import SEARCH_OP, SEARCH_RES, NativeSearch
+
+    res_index: dict[Any, int] = {}
+    node_index: dict[Any, int] = {}
+    resources: list[tuple] = []
+    bound: list[int] = []
+    blob = bytearray()
+    capacity = 0
+
+    def resource(key: Any) -> int:
+        index = res_index.get(key)
+        if index is None:
+            index = res_index[key] = len(resources)
+            resources.append((0, 0, 0, 0, 0, 0, 0, 0))
+        return index
+
+    def node(key: Any) -> int:
+        index = node_index.get(key)
+        if index is None:
+            index = node_index[key] = len(bound)
+            bound.append(-1)
+        return index
+
+    for key, res in initial:
+        if key[0] == "v":
+            bound[node(key)] = resource(res)
+            continue
+        alive, counts, data, read_only = res
+        counts = (0, counts) if isinstance(counts, int) else counts
+        if not isinstance(data, bytes) or len(data) > NATIVE_MAX_CONTENTS or max(counts) > _U32:
+            return None
+        capacity = max(capacity, len(data))
+        resources[resource(key)] = (1, int(alive), int(bool(read_only)), 0, counts[0], counts[1], len(data), len(blob))
+        blob += data
+    records = []
+    append = records.append
+    pack = SEARCH_OP.pack
+    ok = int(Status.OK)
+    codes = _FN_CODES
+    res_get, node_get = res_index.get, node_index.get
+    for op in ops:
+        inp = op.input
+        key = inp[1]
+        status, value = op.output
+        code = codes[inp[0]]
+        key_kind = key_index = 0
+        if key is not None:
+            if key[0] == "v":
+                key_kind, key_index = 2, node_get(key)
+                if key_index is None:
+                    key_index = node(key)
+            else:
+                key_kind, key_index = 1, res_get(key)
+                if key_index is None:
+                    key_index = resource(key)
+        new_index = issued = -1
+        a = b = data = refs = read_only = has_value = 0
+        if code == 4:  # read
+            a, b = inp[2]
+            if status == ok and value.__class__ is bytes and len(value) == b:
+                has_value, data = 1, len(blob)
+                blob += value
+        elif code == 6:  # info
+            if value.__class__ is tuple:
+                a, refs, read_only = value
+                if refs > _U32:
+                    return None
+        elif code == 3:  # write
+            offset, payload = inp[2]
+            a, b, data = offset, len(payload), len(blob)
+            blob += payload
+        elif code == 0 or code == 5:
+            new_index = resource(inp[3]) if inp[3] is not None else -1
+            issued = node(("v", value)) if value is not None else -1
+            if code == 0:
+                a = inp[2][0]
+                if a > NATIVE_MAX_CONTENTS and status == ok:
+                    return None
+                capacity = max(capacity, min(a, NATIVE_MAX_CONTENTS))
+        try:
+            append(pack(code, 0 if len(inp) > 4 and inp[4] == "owner" else 1, key_kind, has_value, status, key_index,
+                        new_index, issued, refs, read_only, 0, op.call, op.ret, a, b, data))  # fmt: skip
+        except _struct_error:  # a value out of the native ranges (negative times, huge offsets)
+            return None
+    packed = b"".join(records)
+    config = {"ok": Status.OK, "invalid": Status.INVALID_HANDLE, "stale": Status.STALE_HANDLE,
+              "exhausted": Status.EXHAUSTED, "overflow": Status.OVERFLOW, "not_held": Status.NOT_HELD,
+              "bounds": Status.BOUNDS, "read_only": Status.READ_ONLY, "max_refs": MAX_REFS,
+              "exhaustion_possible": int(exhaustion_possible), "either": int(either)}  # fmt: skip
+    res_packed = b"".join(SEARCH_RES.pack(*r) for r in resources)
+    try:
+        search = NativeSearch(config, bytes(packed), len(ops), res_packed, len(resources), bound, bytes(blob), capacity)
+    except MemoryError:
+        return None
+    return _NativeAdapter(search)
 
 
 #: The model for hand-made histories over pool handles that start alive with one
@@ -518,6 +673,33 @@ def _opaque_setup(
     return replay.model.model, pool_model
 
 
+class _Labels(Mapping):
+    """Operation id -> readable op text ("T1 #4 read h0 0 8"), each formatted when first
+    read: a history has ~10^4 operations and only a finding's few are ever shown."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, Any] = {}
+
+    def later(self, op_id: int, thread: int, index: int, op: Any, produced: int) -> None:
+        self._texts[op_id] = (thread, index, op, produced)
+
+    def __setitem__(self, op_id: int, text: str) -> None:
+        self._texts[op_id] = text
+
+    def __getitem__(self, op_id: int) -> str:
+        text = self._texts[op_id]
+        if text.__class__ is tuple:
+            thread, index, op, produced = text
+            text = self._texts[op_id] = f"T{thread} #{index} {thread_op_text(op, produced)}"
+        return text
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+
 class _Components:
     """Union-find over partition nodes; a union keeps the root of its second argument."""
 
@@ -554,13 +736,16 @@ def _handle_value(operand: Any, pool: list[int], produced: list[int]) -> int:
 
 
 def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | None = 10.0,
-              pair: bool = False, policy: HandlePolicy = EXACT) -> RunCheck:  # fmt: skip
+              pair: bool = False, policy: HandlePolicy = EXACT, memo_bytes: int = DEFAULT_MEMO_BYTES,
+              native: bool = True) -> RunCheck:  # fmt: skip
     """Every check of one concurrent run (see the module docstring). ``pair``: the run
     was on a cross-runtime pair (per-runtime counts, each op through its ``via``).
     ``policy``: what the target promises about its handle values
     (:mod:`fuzzharness.contract.handles`): exact values are predicted by the model;
     opaque ones are learned from the run, each op's value names whatever resource the
-    target issued it for, and reissued values follow the declared reuse rule."""
+    target issued it for, and reissued values follow the declared reuse rule.
+    ``memo_bytes``: the linearizability search's memo bound (hit: ``unknown``);
+    ``native``: search in C where a partition fits (False: in Python only)."""
     problems: list[Problem] = []
     cfg = program.config
     opaque = policy.opaque
@@ -613,7 +798,7 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
         sizes[key] = res.data.size if res is not None else 0
 
     history: list[Operation] = []
-    labels: dict[int, str] = {}
+    labels = _Labels()
     aliased: set[int] = set()  # ops reported as handle_alias: left out of the linearizability check
     issued: list[tuple[int, str]] = [(h, f"setup h{k}") for k, h in enumerate(pool_values if opaque else pool) if h]
     producers = len(pool)
@@ -667,7 +852,7 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
             op_id = len(history)
             inp = (fn, key, args, new_key, op.via or "foreign") if pair else (fn, key, args, new_key)
             history.append(Operation(t, inp, (rec.status, result), rec.t_invoke, rec.t_return, op_id))
-            labels[op_id] = f"T{t} #{i} {thread_op_text(op, local - 1 if op.produces_handle else local)}"
+            labels.later(op_id, t, i, op, local - 1 if op.produces_handle else local)
             if rec.status == Status.PANIC:
                 problems.append(Problem("panic", _FUNCTION[fn], "status", f"T{t} `{labels[op_id]}` returned PANIC"))
             elif rec.status == -1:
@@ -703,11 +888,26 @@ def check_run(program: ConcurrentProgram, run: ConcurrentRun, timeout: float | N
     # An op that reached a resource through a value never issued is a finding of its own;
     # what it did there is unknowable, so the rest is checked without it.
     checked = [op for op in history if op.id not in aliased] if aliased else history
-    verdict = check(ownership_model(initial, roots, exhaustion_possible, policy, bindings), checked, timeout)
+    linearizable = ownership_model(initial, roots, exhaustion_possible, policy, bindings, native)
+    verdict = check(linearizable, checked, timeout, memo_bytes)
 
     problems += _issued_problems(issued, cfg.capacity, policy)
     problems += _epilogue_problems(program, run, issued, list(alive.items()))
-    return RunCheck(verdict, problems, history, overlap_fraction(history, roots, n_threads), labels)
+    per_resource = overlap_by_resource(history, roots, n_threads)
+    overlap = (sum(o for o, _ in per_resource.values()), sum(t for _, t in per_resource.values()))
+    return RunCheck(verdict, problems, history, overlap, labels, per_resource, in_call_time(run.threads))
+
+
+def in_call_time(threads: list) -> tuple[int, int]:
+    """``(inside, life)`` of a run's threads phase: ns the threads spent between an op's
+    invoke and return stamps, and threads x the phase's wall time (first invoke to last
+    return of any thread). Their ratio is the share of time threads were inside calls."""
+    recs = [rec for recs in threads for rec in recs]
+    if not recs:
+        return 0, 0
+    inside = sum(max(rec.t_return - rec.t_invoke, 0) for rec in recs)
+    wall = max(rec.t_return for rec in recs) - min(rec.t_invoke for rec in recs)
+    return inside, max(wall, 0) * len(threads)
 
 
 def _issued_problems(issued: list[tuple[int, str]], capacity: int, policy: HandlePolicy) -> list[Problem]:
@@ -774,29 +974,46 @@ def _epilogue_problems(program, run, issued, alive_keys) -> list[Problem]:
     return problems
 
 
+def _resource_label(root: Any) -> str:
+    return f"h{root[1]}" if root[0] == "h" else "own" if root[0] == "l" else "forged"
+
+
 def overlap_fraction(history: list[Operation], roots: dict, n_threads: int) -> tuple[int, int]:
     """``(overlapping, total)`` over thread ops: an op overlaps when its [invoke, return]
     interval intersects an op of ANOTHER thread on the same root resource."""
+    per = overlap_by_resource(history, roots, n_threads)
+    return sum(o for o, _ in per.values()), sum(t for _, t in per.values())
+
+
+def overlap_by_resource(history: list[Operation], roots: dict, n_threads: int) -> dict[str, tuple[int, int]]:
+    """:func:`overlap_fraction` per resource: pool resources as ``hK``, every resource a
+    thread created itself (with its snapshots) together as ``own``, ops on values that
+    named no resource as ``forged``."""
+    import numpy as np
+
     by_root: dict = {}
     for op in history:
         if op.client >= n_threads:
             continue
         fn, key, _, new_key = op.input[:4]
         by_root.setdefault(roots[key if key is not None else new_key], []).append(op)
-    overlapping = total = 0
-    for ops in by_root.values():
-        per_thread: dict[int, tuple[list[int], list[int]]] = {}
-        for op in sorted(ops, key=lambda o: o.call):
-            calls, rets = per_thread.setdefault(op.client, ([], []))
-            calls.append(op.call)
-            rets.append(op.ret)
-        for op in ops:
-            total += 1
-            for client, (calls, rets) in per_thread.items():
-                if client == op.client:
-                    continue
-                j = bisect.bisect_left(calls, op.call)
-                if (j < len(calls) and calls[j] <= op.ret) or (j > 0 and rets[j - 1] >= op.call):
-                    overlapping += 1
-                    break
-    return overlapping, total
+    out: dict[str, tuple[int, int]] = {}
+    for root, ops in by_root.items():
+        clients = np.fromiter((op.client for op in ops), dtype=np.int64, count=len(ops))
+        calls = np.fromiter((op.call for op in ops), dtype=np.uint64, count=len(ops))
+        rets = np.fromiter((op.ret for op in ops), dtype=np.uint64, count=len(ops))
+        hit = np.zeros(len(ops), dtype=bool)
+        for client in np.unique(clients):
+            mine = clients == client
+            order = np.argsort(calls[mine], kind="stable")
+            c_calls, c_rets = calls[mine][order], rets[mine][order]
+            # An op of another thread overlaps one of this thread's when the next of them
+            # (by call) starts before it returns, or the previous one returns after it starts.
+            j = np.searchsorted(c_calls, calls, side="left")
+            after = (j < len(c_calls)) & (c_calls[np.minimum(j, len(c_calls) - 1)] <= rets)
+            before = (j > 0) & (c_rets[np.maximum(j - 1, 0)] >= calls)
+            hit |= ~mine & (after | before)
+        label = _resource_label(root)
+        before_total = out.get(label, (0, 0))
+        out[label] = (before_total[0] + int(hit.sum()), before_total[1] + len(ops))
+    return out

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
@@ -38,7 +37,7 @@ from fuzzharness.contract.header import Status
 from fuzzharness.contract.values import StatsValue
 from fuzzharness.oracles.model import ModelBackend, StatsExpectation
 from fuzzharness.oracles.opaque import check_opaque
-from fuzzharness.programs.interpreter import Observation, Step, run_program, steps_of
+from fuzzharness.programs.interpreter import Observation, Step, message_fits, run_program, steps_of
 from fuzzharness.programs.sequential import Program
 
 __all__ = [
@@ -194,16 +193,13 @@ def cross_check_skipped(program: Program, targets: Collection[str], pairs: Colle
     return len(kinds) == 2 and not models_agree(program)
 
 
-_HEX = re.compile(r"0[xX]([0-9a-fA-F]{1,16})\b")
-
-
 def _message_problem(step: Step, obs: Observation) -> str | None:
-    message = obs.message or ""
-    if not message.startswith(step.function + ":"):
+    # The question is message_fits's (the worker asks it of packed traces); this says what is wrong.
+    if message_fits(step.function, obs.handle, obs.message):
+        return None
+    if not (obs.message or "").startswith(step.function + ":"):
         return f"a message starting {step.function + ':'!r}"
-    if obs.handle is not None and obs.handle not in {int(h, 16) for h in _HEX.findall(message)}:
-        return f"a message naming handle {obs.handle:#x}"
-    return None
+    return f"a message naming handle {obs.handle:#x}"
 
 
 def value_matches(expected: Any, actual: Any) -> bool:

@@ -20,12 +20,15 @@ replays:
   every pool handle and every handle a thread produced, ``stats``,
   ``quiesce``, ``stats``, then ``shutdown``: the final states are checked.
 * **schedule** -- a seed and perturbation rates. The perturbation of every op
-  (nothing, a ``sched_yield``, or a busy spin of a given length right before the
-  call) is derived from them by :func:`perturbations`, PCT-style: a few *change
-  points* per thread get a long spin (a thread falling behind reorders the
-  others, as a priority change does in PCT), and other ops get short random
-  delays. The same program therefore replays the same perturbation; the OS
-  scheduler still decides the rest, so a replay may interleave differently.
+  (nothing, a ``sched_yield``, a busy spin of a given length right before the
+  call, or a re-synchronization of the threads followed by a jitter spin) is
+  derived from them by :func:`perturbations`, PCT-style: a few *change points*
+  per thread get a long spin (a thread falling behind reorders the others, as a
+  priority change does in PCT), and other ops get short random delays. Generated
+  schedules count spins in units of the target's own call time (measured by the
+  worker), so threads are inside calls most of the time and meet every few ops.
+  The same program therefore replays the same perturbation; the OS scheduler
+  still decides the rest, so a replay may interleave differently.
 
 Guarantees: :func:`to_text` / :func:`parse_text` are a stable, readable, editable
 text form with ``parse_text(to_text(p)) == p``; parse errors are
@@ -76,7 +79,13 @@ __all__ = [
     "is_concurrent_text",
     "generate",
     "perturbations",
+    "P_NONE",
+    "P_YIELD",
+    "P_SPIN",
+    "P_SYNC",
     "native_setup",
+    "perturb_hooks",
+    "tickets_from_history",
     "native_threads",
     "thread_op_text",
     "assign_vias",
@@ -102,14 +111,52 @@ class Local:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Seed and rates of the schedule perturbation (see :func:`perturbations`)."""
+    """Seed and rates of the schedule perturbation (see :func:`perturbations`).
+
+    ``unit`` says what the spin lengths count: ``"call"`` (what :func:`generate` writes):
+    the target's own call time, measured by the worker at its start, so a spin of 3 is
+    as long as 3 calls on any target and machine; ``"pause"`` (programs saved before
+    calibration existed, and the defaults of a bare ``Schedule()``): spin iterations.
+    ``sync_every``: every that many ops a thread re-synchronizes with the others
+    (0: never), then waits a random jitter of up to ``jitter`` units.
+    """
 
     seed: int = 0
     yield_rate: float = 0.05
     spin_rate: float = 0.10
-    max_spin: int = 500  #: iterations of a short spin (a pause each, ~10-40 ns)
+    max_spin: float = 500  #: a short spin, at most (pause iterations: ~10-40 ns each)
     change_points: int = 3  #: long spins per thread (PCT's priority change points)
-    long_spin: int = 5000
+    long_spin: float = 5000
+    sync_every: int = 0
+    jitter: float = 0
+    unit: str = "pause"
+    #: the longest a re-synchronization waits for the other threads (units; 0: no bound)
+    sync_wait: float = 0
+    #: how many other threads a re-synchronization waits for (0: all)
+    sync_quorum: int = 0
+    #: 1: thread i runs pinned to the i-th core the process may use (the runner's spread)
+    spread: int = 0
+    #: in-call perturbation (targets whose test build calls the runner's hook): the chance
+    #: that a point inside a call perturbs, and the spin's unit there (units)
+    hook_rate: float = 0.0
+    hook_spin: float = 0
+
+    @classmethod
+    def calibrated(cls, seed: int) -> Schedule:
+        """The generator's schedule, in units of the target's call time: short spins of up
+        to 2 calls on 20% of ops, 3 change points of 6-12 calls (a thread falls behind by
+        a few ops, not by the whole run), a re-synchronization every 8 ops that waits for
+        one partner thread (at most 64 calls: one not on a core is not waited for), then up
+        to 2 calls of jitter, yields only now and then (one gives the core away), and the
+        threads spread over the cores (thread i pinned to the i-th). Inside a call of a
+        target with a perturbation hook, half of the points yield or spin 2-8 calls."""
+        return cls(seed, yield_rate=0.01, spin_rate=0.2, max_spin=2, change_points=3, long_spin=12, sync_every=8,
+                   jitter=2, unit="call", sync_wait=64, sync_quorum=1, spread=1, hook_rate=0.5,
+                   hook_spin=4)  # fmt: skip
+
+
+#: Kinds of a perturbation (the native runner's fhr_perturb).
+P_NONE, P_YIELD, P_SPIN, P_SYNC = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -118,6 +165,10 @@ class ConcurrentProgram:
     setup: tuple[Op, ...]
     threads: tuple[tuple[Op, ...], ...]
     schedule: Schedule = field(default_factory=Schedule)
+    #: a gated replay's order (not part of the program, its text or its equality): per
+    #: thread, per op, the op's place in the recorded order of invocations; the runner
+    #: then starts the calls in that order (see :func:`tickets_from_history`)
+    tickets: tuple[tuple[int, ...], ...] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.threads) <= 64:
@@ -183,8 +234,12 @@ def to_text(program: ConcurrentProgram) -> str:
         TEXT_HEADER,
         f"config capacity={cfg.capacity} strategy={cfg.strategy} "
         f"max_resource_bytes={cfg.max_resource_bytes} max_total_bytes={cfg.max_total_bytes}",
-        f"schedule seed={s.seed} yield_rate={s.yield_rate} spin_rate={s.spin_rate} max_spin={s.max_spin} "
-        f"change_points={s.change_points} long_spin={s.long_spin}",
+        f"schedule seed={s.seed} yield_rate={s.yield_rate} spin_rate={s.spin_rate} max_spin={_num(s.max_spin)} "
+        f"change_points={s.change_points} long_spin={_num(s.long_spin)}"
+        + (f" sync_every={s.sync_every} jitter={_num(s.jitter)} sync_wait={_num(s.sync_wait)}"
+           f" sync_quorum={s.sync_quorum} spread={s.spread} hook_rate={s.hook_rate} hook_spin={_num(s.hook_spin)}"
+           f" unit={s.unit}"
+           if s.unit != "pause" or s.sync_every else ""),
         "setup:",
     ]
     produced = 0
@@ -198,6 +253,11 @@ def to_text(program: ConcurrentProgram) -> str:
             lines.append("  " + thread_op_text(op, produced))
             produced += op.produces_handle
     return "\n".join(lines) + "\n"
+
+
+def _num(x: float) -> str:
+    """A schedule amount as written: integers without a decimal point (old files' form)."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 def is_concurrent_text(text: str) -> bool:
@@ -223,6 +283,17 @@ def _parse_thread_line(line: str, produced: int) -> Op:
     if op.produces_handle and not labelled:
         raise ValueError(f"a create/snapshot in a thread is labelled l{produced}")
     return op
+
+
+def _schedule_field(name: str, text: str) -> object:
+    if name == "unit":
+        if text not in ("call", "pause"):
+            raise ValueError(f"schedule unit={text}: expected call or pause")
+        return text
+    if name in ("max_spin", "long_spin", "jitter", "sync_wait", "hook_spin"):
+        value = float(text)
+        return int(value) if value.is_integer() else value
+    return type(getattr(Schedule(), name))(text)
 
 
 def parse_text(text: str, source: str = "<concurrent program>") -> ConcurrentProgram:
@@ -252,7 +323,7 @@ def parse_text(text: str, source: str = "<concurrent program>") -> ConcurrentPro
                 unknown = set(fields) - set(known)
                 if unknown:
                     raise ValueError(f"unknown schedule field(s): {', '.join(sorted(unknown))}")
-                schedule = Schedule(**{k: type(getattr(Schedule(), k))(v) for k, v in fields.items()})
+                schedule = Schedule(**{k: _schedule_field(k, v) for k, v in fields.items()})
             elif line == "setup:":
                 if section is not None:
                     raise ValueError("'setup:' must come before the threads, once")
@@ -287,32 +358,70 @@ def parse_text(text: str, source: str = "<concurrent program>") -> ConcurrentPro
 # --------------------------------------------------------------------------- schedule
 
 
-def perturbations(program: ConcurrentProgram) -> list[list[tuple[int, int]]]:
-    """Per thread, per op: ``(kind, spin)`` with kind 0 none, 1 yield, 2 spin.
+def perturbations(program: ConcurrentProgram) -> list[list[tuple[int, float]]]:
+    """Per thread, per op: ``(kind, amount)`` with kind :data:`P_NONE`, :data:`P_YIELD`,
+    :data:`P_SPIN` or :data:`P_SYNC` (re-synchronize, then spin ``amount``), amounts in
+    the schedule's ``unit``.
 
     Derived only from the schedule and the program's shape, so it is replayed
     exactly. PCT-style: ``change_points`` ops per thread, chosen at random, get a
     long spin (that thread drops behind the others for a while); the other ops
-    get a yield or a short spin at the given rates.
+    get a yield or a short spin at the given rates; every ``sync_every``-th op
+    re-synchronizes the threads (a change point falling on it is a longer jitter).
     """
     s = program.schedule
     out = []
     for t, ops in enumerate(program.threads):
         rng = random.Random(s.seed * 1_000_003 + t)
         points = set(rng.sample(range(len(ops)), min(s.change_points, len(ops)))) if ops else set()
-        row = []
+        row: list[tuple[int, float]] = []
         for i in range(len(ops)):
             roll = rng.random()
+            if s.unit == "pause":
+                if i in points:
+                    row.append((P_SPIN, rng.randrange(int(s.long_spin) // 2, int(s.long_spin) + 1)))
+                elif roll < s.yield_rate:
+                    row.append((P_YIELD, 0))
+                elif roll < s.yield_rate + s.spin_rate:
+                    row.append((P_SPIN, rng.randrange(1, max(int(s.max_spin), 1) + 1)))
+                else:
+                    row.append((P_NONE, 0))
+                continue
+            sync = s.sync_every > 0 and i > 0 and i % s.sync_every == 0
             if i in points:
-                row.append((2, rng.randrange(s.long_spin // 2, s.long_spin + 1)))
+                row.append((P_SYNC if sync else P_SPIN, rng.uniform(s.long_spin / 2, s.long_spin)))
+            elif sync:
+                row.append((P_SYNC, rng.uniform(0, s.jitter)))
             elif roll < s.yield_rate:
-                row.append((1, 0))
+                row.append((P_YIELD, 0))
             elif roll < s.yield_rate + s.spin_rate:
-                row.append((2, rng.randrange(1, max(s.max_spin, 1) + 1)))
+                row.append((P_SPIN, rng.uniform(0, s.max_spin)))
             else:
-                row.append((0, 0))
+                row.append((P_NONE, 0))
         out.append(row)
     return out
+
+
+def tickets_from_history(program: ConcurrentProgram, ops: list[dict]) -> tuple[tuple[int, ...], ...] | None:
+    """Tickets for a gated replay from a saved history (``history.json``'s ``ops``: each
+    with ``thread`` and ``invoke_ns``, every thread's ops in program order): the thread
+    ops numbered by invoke time. None when the history does not match the program."""
+    n = len(program.threads)
+    per_thread: list[list[int]] = [[] for _ in range(n)]
+    for entry in ops:
+        thread = entry.get("thread")
+        if isinstance(thread, int) and 0 <= thread < n:
+            per_thread[thread].append(int(entry.get("invoke_ns", 0)))
+    if [len(stamps) for stamps in per_thread] != [len(ops_) for ops_ in program.threads]:
+        return None
+    order = sorted((stamp, t, i) for t, stamps in enumerate(per_thread) for i, stamp in enumerate(stamps))
+    tickets = [[0] * len(stamps) for stamps in per_thread]
+    for ticket, (_, t, i) in enumerate(order):
+        tickets[t][i] = ticket
+    # Each thread's own ops must start in program order (a recorded history always does).
+    if any(row != sorted(row) for row in tickets):
+        return None
+    return tuple(tuple(row) for row in tickets)
 
 
 # --------------------------------------------------------------------------- runner ops
@@ -320,7 +429,7 @@ def perturbations(program: ConcurrentProgram) -> list[list[tuple[int, int]]]:
 _CODES = {Create: 0, Acquire: 1, Release: 2, Write: 3, Read: 4, Snapshot: 5, Info: 6, Stats: 7, Quiesce: 8}
 
 
-def _native_op(op: Op, kind_for_ref: int, perturb: tuple[int, int] = (0, 0)):
+def _native_op(op: Op, kind_for_ref: int, perturb: tuple[int, int] = (0, 0)):  # perturb: (kind, iterations)
     from fuzzharness.contract.bindings import H_LOCAL, H_NONE, H_RAW, NativeOp
 
     handle = getattr(op, "handle", None)
@@ -339,6 +448,16 @@ def _native_op(op: Op, kind_for_ref: int, perturb: tuple[int, int] = (0, 0)):
                     perturb[0], perturb[1], via)  # fmt: skip
 
 
+def perturb_hooks(program: ConcurrentProgram, spins_per_call: float = 1.0) -> list[tuple[int, int, int]]:
+    """Per thread, the runner's in-call perturbation parameters: (seed, chance in 2^-32
+    units, spin iterations), from the schedule (``hook_spin`` in its unit)."""
+    s = program.schedule
+    scale = spins_per_call if s.unit == "call" else 1.0
+    rate = min(int(s.hook_rate * (1 << 32)), (1 << 32) - 1)
+    spin = min(max(int(round(s.hook_spin * scale)), 0), (1 << 32) - 1)
+    return [((s.seed * 31 + t) & 0xFFFF_FFFF, rate, spin) for t in range(len(program.threads))]
+
+
 def native_setup(ops: tuple[Op, ...]) -> list:
     """A sequential op list for the runner: ``hK`` are this list's own producers."""
     from fuzzharness.contract.bindings import H_LOCAL
@@ -346,12 +465,25 @@ def native_setup(ops: tuple[Op, ...]) -> list:
     return [_native_op(op, H_LOCAL) for op in ops]
 
 
-def native_threads(program: ConcurrentProgram) -> list[list]:
-    """The runner op lists of the threads: ``hK`` index the pool, ``lK`` the thread's own."""
+def native_threads(program: ConcurrentProgram, spins_per_call: float = 1.0, sync: bool = True) -> list[list]:
+    """The runner op lists of the threads: ``hK`` index the pool, ``lK`` the thread's own.
+    ``spins_per_call``: spin iterations as long as one call of the target (the worker's
+    calibration), converting a ``unit="call"`` schedule to iterations. ``sync`` False:
+    re-synchronization points become plain spins of their jitter (a gated replay orders
+    the calls itself)."""
     from fuzzharness.contract.bindings import H_SHARED
 
+    scale = spins_per_call if program.schedule.unit == "call" else 1.0
+    limit = (1 << 32) - 1
+
+    def iterations(kind: int, amount: float) -> tuple[int, int]:
+        if kind == P_SYNC and not sync:
+            kind = P_SPIN
+        return kind, min(limit, max(1, round(amount * scale)) if amount > 0 else 0)
+
     schedule = perturbations(program)
-    return [[_native_op(op, H_SHARED, p) for op, p in zip(ops, row)] for ops, row in zip(program.threads, schedule)]
+    return [[_native_op(op, H_SHARED, iterations(*p)) for op, p in zip(ops, row)]
+            for ops, row in zip(program.threads, schedule)]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- generation
@@ -388,7 +520,7 @@ def generate(
     )
     if producers + 1 > 256:
         raise ValueError("too many producers for one program; lower ops_per_thread")
-    schedule = Schedule(seed=rng.getrandbits(32))
+    schedule = Schedule.calibrated(rng.getrandbits(32))
     if vias:
         setup, thread_lists = assign_vias(random.Random(rng.getrandbits(64)), setup, thread_lists)
     if forged:
@@ -466,6 +598,25 @@ def assign_vias(rng: random.Random, setup: list[Op], threads: list[tuple[Op, ...
 
 #: Share of generated programs in "churn" mode (see :func:`_churn`).
 CHURN_SHARE = 0.35
+#: Share of a churn thread's steps that snapshot a pool resource without holding a reference.
+SNAPSHOT_CHURN = 0.12
+#: Ops per focus window, and the share of ops on the window's focus resource (see :func:`_focus`).
+FOCUS_WINDOW, FOCUS_SHARE = 8, 0.75
+
+
+def _focus(rng: random.Random, pool: int, ops_per_thread: int) -> list[int]:
+    """The pool resource every thread mostly works on in each window of
+    :data:`FOCUS_WINDOW` ops, one sequence shared by the threads. The schedule
+    re-synchronizes the threads every few ops, so they reach a window together: their
+    calls collide on one resource instead of spreading over the whole pool."""
+    return [rng.randrange(pool) for _ in range(ops_per_thread // FOCUS_WINDOW + 2)]
+
+
+def _pick(rng: random.Random, focus: list[int], position: int, pool: int) -> int:
+    window = position // FOCUS_WINDOW
+    if window < len(focus) and rng.random() < FOCUS_SHARE:
+        return focus[window]
+    return rng.randrange(pool)
 
 
 def _mixed(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, int, list[Op], list[tuple[Op, ...]]]:
@@ -480,13 +631,14 @@ def _mixed(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, 
             setup.append(Acquire(Ref(k)))
     thread_lists = []
     budget = 250 - pool  # producers a Config (capacity <= 256) can hold
+    focus = _focus(rng, pool, ops_per_thread)
     for _ in range(threads):
         ops: list[Op] = []
         local_sizes: list[tuple[int, bool]] = []
         held: list[int] = []  # pool handles this thread acquired and has not released
         while len(ops) < ops_per_thread:
             roll = rng.random()
-            k = rng.randrange(pool)
+            k = _pick(rng, focus, len(ops), pool)
             if roll < 0.22:
                 ops.append(Acquire(Ref(k)))
                 held.append(k)
@@ -530,10 +682,12 @@ def _mixed(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, 
 
 def _churn(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, int, list[Op], list[tuple[Op, ...]]]:
     """Lifetimes ending under contention: 4-8 pool resources with ONE reference each;
-    threads hammer ``acquire; read; release`` on them, and for each resource one
-    thread, at a random point, drops the setup's reference. Each resource then dies
-    while others are acquiring it: the moment where an acquire can resurrect a dead
-    resource (check-then-increment) or a racy count loses an update."""
+    threads hammer ``acquire; read; release`` on them (and now and then ``snapshot;
+    read; release`` of the snapshot, holding no reference to the origin), and for each
+    resource one thread, at a random point, drops the setup's reference. Each resource
+    then dies while others are acquiring or snapshotting it: the moment where an acquire
+    can resurrect a dead resource (check-then-increment), a racy count loses an update,
+    or a snapshot copies memory freed under it."""
     pool = rng.randint(4, 8)
     size = rng.choice((4, 8, 16))
     setup: list[Op] = []
@@ -541,10 +695,20 @@ def _churn(rng: random.Random, threads: int, ops_per_thread: int) -> tuple[int, 
         setup.append(Create(size))
         setup.append(Write(Ref(k), 0, bytes([0x10 + k]) * size))
     lists: list[list[Op]] = [[] for _ in range(threads)]
+    budget = 250 - pool  # producers a Config (capacity <= 256) can hold
+    focus = _focus(rng, pool, ops_per_thread)
     for t in range(threads):
+        local = 0
         while len(lists[t]) < ops_per_thread:
-            k = rng.randrange(pool)
-            lists[t] += [Acquire(Ref(k)), Read(Ref(k), 0, size), Release(Ref(k))]
+            k = _pick(rng, focus, len(lists[t]), pool)
+            if budget > 0 and rng.random() < SNAPSHOT_CHURN:
+                # A snapshot holding no reference: it races the resource's death (a
+                # snapshot pinning its origin too late copies freed memory).
+                lists[t] += [Snapshot(Ref(k)), Read(Local(local), 0, size), Release(Local(local))]
+                local += 1
+                budget -= 1
+            else:
+                lists[t] += [Acquire(Ref(k)), Read(Ref(k), 0, size), Release(Ref(k))]
     for k in range(pool):  # the killing releases, spread over threads and time
         t = rng.randrange(threads)
         lists[t].insert(rng.randrange(len(lists[t]) + 1), Release(Ref(k)))

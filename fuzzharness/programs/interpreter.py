@@ -32,6 +32,8 @@ library itself, publishing its progress as the runner does (:func:`interpreted`)
 from __future__ import annotations
 
 import bisect
+import re
+import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -61,7 +63,9 @@ from fuzzharness.programs.sequential import (
 )
 
 __all__ = ["Observation", "Step", "Steps", "steps_of", "run_program", "run_program_native", "Backend",
-           "EPILOGUE", "native_vias", "resolve", "interpreted"]  # fmt: skip
+           "EPILOGUE", "native_vias", "resolve", "interpreted", "run_program_packed", "unpack",
+           "pack", "packed_statuses", "encode_native", "run_encoded", "run_unchecked",
+           "message_fits"]  # fmt: skip
 
 EPILOGUE = ("quiesce", "stats", "shutdown")
 
@@ -433,4 +437,248 @@ def run_program_native(
     trace.append(Observation(status, value if status == Status.OK else None,
                              library.last_error() if status != Status.OK else None, None))  # fmt: skip
     runner.set_progress(None)
+    return trace
+
+
+# --------------------------------------------------------------------------- packed traces
+#
+# A packed trace is what a worker sends for a program it ran in one native call: plain
+# values, no object per step, so it pickles and compares in bulk.
+#   ``(key, messages, stats, misfits, passed)``: ``key`` is the flat tuple status0, value0, status1, ...
+#   (value: a new handle, the bytes read, ``(size, refs, read_only)`` for info,
+#   ``(live_resources, live_bytes, created, reclaimed + pending)`` for stats and shutdown,
+#   else None; None after a non-OK status); ``messages`` is ``((step, fh_last_error), ...)``
+#   (str, or the raw UTF-8 bytes the runner kept)
+#   for every non-OK step; ``stats`` the full six counters of every OK stats value, in order;
+#   ``misfits`` the steps whose message does not fit the call (:func:`message_fits`: it
+#   must name the function and the handle passed; checked where the call was made, so the
+#   harness need not look at each message); ``passed`` None, or for a program run through
+#   the interpreter the handle each call passed.
+# :func:`unpack` turns it back into exactly the observations :func:`run_program_native`
+# returns (without ``passed``, the handle passed by each op follows from the program and the key).
+
+_STATS_CODE, _READ_CODE, _INFO_CODE = 7, 4, 6
+#: The contract function of each runner op code (0..8), with the colon a message starts with (UTF-8).
+_CODE_PREFIX = tuple(f.encode() + b":" for f in ("fh_create", "fh_acquire", "fh_release", "fh_write", "fh_read",
+                                                 "fh_snapshot", "fh_info", "fh_get_stats", "fh_quiesce"))  # fmt: skip
+_HEX = re.compile(r"0[xX]([0-9a-fA-F]{1,16})\b")
+
+
+#: Bytes that end a hex token for the pattern's ``\b`` (ASCII, no word character).
+_AFTER_TOKEN = frozenset(c for c in range(128) if not (chr(c).isalnum() or chr(c) == "_"))
+
+
+def _names(message: bytes, handle: int) -> bool:
+    """Whether the UTF-8 ``message`` names ``handle`` in hex, as :func:`message_fits`
+    asks: first its usual spellings (``0x`` and lower-case digits, bare or 16 of them,
+    then no word character: exactly a token the pattern reads as ``handle``), else every hex token
+    (decoded, so a non-ASCII word character after the digits counts as the pattern counts it)."""
+    for text in (b"%#x" % handle, b"0x%016x" % handle):  # as Rust and Go print handles
+        end = message.find(text) + len(text)
+        if end >= len(text) and (end == len(message) or message[end] in _AFTER_TOKEN):
+            return True
+    return handle in {int(h, 16) for h in _HEX.findall(message.decode("utf-8", "replace"))}
+
+
+def message_fits(function: str, handle: int | None, message: str | None) -> bool:
+    """Whether a failed call's ``fh_last_error`` message fits the call: it starts with
+    ``function`` and a colon and, when the call took a handle, names it in hex. (The
+    reference check, :func:`fuzzharness.oracles.differential.observation_problem`, asks the same.)"""
+    if message is None or not message.startswith(function + ":"):
+        return False
+    return handle is None or handle in {int(h, 16) for h in _HEX.findall(message)}
+
+
+def run_program_packed(
+    program: Program, library: Any, runner: Any, deferred_strategy: int, immediate_strategy: int = Strategy.IMMEDIATE
+) -> tuple:
+    """:func:`run_program_native` as a packed trace (see above). A program it runs
+    through the interpreter (:func:`interpreted`: a restart or a repeat) is packed from
+    its observations, with the handles its calls passed (:func:`pack`)."""
+    if interpreted(program):
+        return pack(program, run_program_native(program, library, runner, deferred_strategy, immediate_strategy))
+    return run_encoded(encode_native(program), library, runner, deferred_strategy, immediate_strategy)
+
+
+_OP = struct.Struct("<BBBBIIIQQQ")  # fhr_op (fuzzharness.contract.bindings.OP_STRUCT)
+#: The epilogue's quiesce and stats, as runner ops.
+_EPILOGUE_OPS = _OP.pack(8, 0, 0, 0, 0, 0, 0, 0, 0, 0) + _OP.pack(7, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def encode_native(program: Program) -> tuple | None:
+    """A program the native runner runs in one call (None for an :func:`interpreted` one),
+    encoded once in the harness for every worker: ``(capacity, deferred, max_resource_bytes,
+    max_total_bytes, ops, blob, out_len)`` with ``ops`` the runner's op array (the
+    program's ops, then the epilogue's quiesce and stats; each op's runtime selector set,
+    which a single-runtime runner ignores), ``blob`` the bytes written, ``out_len`` the
+    bytes read. Plain bytes: it pickles without an object per op."""
+    if interpreted(program):
+        return None
+    pack_op = _OP.pack
+    parts = []
+    blob = bytearray()
+    out_len = 0
+    for op in program.ops:
+        code, hkind, index, value, arg, length, data = _native_op(op)
+        via = _RUNNER_VIA[op.via] if code < 7 else 0
+        if code == 3:
+            where = len(blob)
+            blob += data
+        elif code == 4:
+            where = out_len
+            out_len += length
+        else:
+            where = 0
+        parts.append(pack_op(code, hkind, 0, via, index, 0, length, value, arg, where))
+    parts.append(_EPILOGUE_OPS)
+    cfg = program.config
+    return (cfg.capacity, cfg.strategy == "deferred", cfg.max_resource_bytes, cfg.max_total_bytes, b"".join(parts),
+            bytes(blob), out_len)  # fmt: skip
+
+
+def run_encoded(
+    encoded: tuple, library: Any, runner: Any, deferred_strategy: int, immediate_strategy: int = Strategy.IMMEDIATE
+) -> tuple:
+    """Run an :func:`encode_native` program: its packed trace (the same as
+    :func:`run_program_packed` on the program). ``init`` and ``shutdown`` are called
+    from Python, the ops and the epilogue's quiesce and stats in one native call, which
+    publishes the step in flight (see :func:`run_program_native`)."""
+    capacity, deferred, max_resource_bytes, max_total_bytes, ops, blob, out_len = encoded
+    strategy = deferred_strategy if deferred else immediate_strategy
+    runner.set_progress(0)
+    status, _ = library.init(capacity, strategy, max_resource_bytes, max_total_bytes)
+    if status != Status.OK:
+        runner.set_progress(None)
+        message = library.last_error()
+        return (status, None), ((0, message),), (), () if message_fits("fh_init", None, message) else (0,), None
+    size = _OP.size
+    codes = ops[0::size]
+    n = len(codes)
+    raw, out, message = runner.run_encoded(ops, n, codes.count(0) + codes.count(5), blob, out_len, progress=True)
+    from fuzzharness.contract.bindings import REC_STRUCT
+
+    key: list[Any] = [0, None]
+    append = key.append
+    messages = []
+    misfits = []
+    stats = []
+    unpack_op = _OP.unpack_from
+    prefixes = _CODE_PREFIX
+    for i, (status, _, handle, value, refs, ro, _, _, s0, s1, s2, s3, s4, s5) in enumerate(REC_STRUCT.iter_unpack(raw)):
+        append(status)
+        if status == 0:
+            code = codes[i]
+            if code == 0 or code == 5:
+                append(value)
+            elif code == _READ_CODE:
+                fields = unpack_op(ops, i * size)
+                append(out[fields[9] : fields[9] + fields[6]])
+            elif code == _INFO_CODE:
+                append((value, refs, bool(ro)))
+            elif code == _STATS_CODE:
+                append((s0, s1, s2, s3 + s4))
+                stats.append((s0, s1, s2, s3, s4, s5))
+            else:
+                append(None)
+        elif status == -1:
+            raise RuntimeError(f"native runner refused op code {codes[i]} (buffer bounds): a harness bug")
+        else:
+            append(None)
+            text = message(i)
+            messages.append((i + 1, text))
+            code = codes[i]
+            if not text.startswith(prefixes[code]) or (
+                1 <= code <= 6 and not _names(text, handle)
+            ):  # the same question as message_fits, inline (one failed call in two, in random programs)
+                misfits.append(i + 1)
+    runner.set_progress(n + 1)
+    status, value = library.shutdown()
+    if status == Status.OK:
+        key += (status, (value.live_resources, value.live_bytes, value.created,
+                         value.reclaimed + value.pending_resources))  # fmt: skip
+        stats.append((value.live_resources, value.live_bytes, value.created, value.reclaimed,
+                      value.pending_resources, value.pending_bytes))  # fmt: skip
+    else:
+        key += (status, None)
+        text = library.last_error()
+        messages.append((n + 1, text))
+        if not message_fits("fh_shutdown", None, text):
+            misfits.append(n + 1)
+    runner.set_progress(None)
+    return tuple(key), tuple(messages), tuple(stats), tuple(misfits), None
+
+
+def run_unchecked(
+    encoded: tuple, library: Any, runner: Any, deferred_strategy: int, immediate_strategy: int = Strategy.IMMEDIATE
+) -> None:
+    """Run an :func:`encode_native` program and look at nothing it returns: init, the
+    ops in one native call, shutdown (the coverage lane's hot path, where coverage is
+    what matters and a sample of inputs is checked)."""
+    capacity, deferred, max_resource_bytes, max_total_bytes, ops, blob, out_len = encoded
+    strategy = deferred_strategy if deferred else immediate_strategy
+    if library.init(capacity, strategy, max_resource_bytes, max_total_bytes)[0] != Status.OK:
+        return
+    codes = ops[0 :: _OP.size]
+    runner.run_sequential(None, encoded=(ops, len(codes), codes.count(0) + codes.count(5), blob, out_len))
+    library.shutdown()
+
+
+def pack(program: Program, trace: list[Observation]) -> tuple:
+    """A trace of observations of ``program`` as a packed trace, with ``passed``: the
+    handle each call passed (a restart or a repeat breaks the one-call-per-op
+    correspondence :func:`unpack` otherwise derives them from)."""
+    key: list[Any] = []
+    messages = []
+    misfits = []
+    stats = []
+    steps = steps_of(program)
+    for i, obs in enumerate(trace):
+        value = obs.value
+        if obs.status == Status.OK:
+            if isinstance(value, StatsValue):
+                stats.append((value.live_resources, value.live_bytes, value.created, value.reclaimed,
+                              value.pending_resources, value.pending_bytes))  # fmt: skip
+                value = (value.live_resources, value.live_bytes, value.created, value.reclaimed + value.pending_resources)
+            elif isinstance(value, ResourceInfo):
+                value = (value.size, value.refs, value.read_only)
+        else:
+            messages.append((i, obs.message))
+            if not message_fits(steps[i].function, obs.handle, obs.message):
+                misfits.append(i)
+        key += (obs.status, value)
+    return tuple(key), tuple(messages), tuple(stats), tuple(misfits), tuple(obs.handle for obs in trace)
+
+
+def packed_statuses(packed: tuple) -> tuple[int, ...]:
+    """The status of every step of a packed trace."""
+    return packed[0][0::2]
+
+
+def unpack(program: Program, packed: tuple) -> list[Observation]:
+    """The observations a packed trace stands for: exactly what :func:`run_program_native`
+    returned for the same run (see the section comment)."""
+    key, messages, stats, _, passed = packed
+    text = {i: m.decode("utf-8", "replace") if isinstance(m, bytes) else m for i, m in messages}
+    full = iter(stats)
+    trace: list[Observation] = []
+    n = len(key) // 2
+    handles: list[int] = []
+    ops = program.ops
+    for i in range(n):
+        status, value = key[2 * i], key[2 * i + 1]
+        handle = None
+        op = ops[i - 1] if 1 <= i <= len(ops) and passed is None else None
+        if passed is not None:
+            handle = passed[i]
+        elif op is not None:
+            operand = getattr(op, "handle", None)
+            handle = None if operand is None else resolve(operand, handles)
+            if op.produces_handle:
+                handles.append(value if status == Status.OK else 0)
+        if status == Status.OK:
+            if isinstance(value, tuple) and len(value) == 3:
+                value = ResourceInfo(*value)
+            elif isinstance(value, tuple):
+                value = StatsValue(*next(full))
+        trace.append(Observation(status, value, text.get(i), handle))
     return trace

@@ -15,7 +15,10 @@
   contract function that misbehaved, with the contract declaration as a related
   location); ``baselineState`` says new or unchanged;
 * ``report.junit.xml``  -- JUnit XML: one testcase per lane (error = failure,
-  unavailable = skipped) and one per finding (new = failure, known = skipped).
+  unavailable or interrupted = skipped) and one per finding (new = failure, known = skipped).
+
+Every format shows the same lane status (:func:`lane_status`) and exit code (:func:`exit_code`).
+Text from finding files is untrusted: control characters are escaped wherever it is shown.
 """
 
 from __future__ import annotations
@@ -186,7 +189,8 @@ def build_report(state: Any, out: Path, queue: Path, final: bool, elapsed: float
         rate = stats["execs"] / stats["seconds"] if stats["seconds"] else 0.0
         total_execs += stats["execs"]
         lanes[name] = {**stats, "seconds": round(stats["seconds"], 1), "scheduled": round(stats["scheduled"], 1),
-                       "execs_per_second": round(rate, 1), "errors": stats["errors"][-5:]}  # fmt: skip
+                       "execs_per_second": round(rate, 1), "errors": stats["errors"][-5:],
+                       "status": lane_status(stats)}  # fmt: skip
     new = [f for f in findings if f["new"]]
     bench = None
     try:
@@ -215,10 +219,34 @@ def build_report(state: Any, out: Path, queue: Path, final: bool, elapsed: float
         "findings": findings,
         "new": [f["id"] for f in new],
         "known": [f["id"] for f in findings if not f["new"]],
-        "exit_code": 1 if new else 0,
+        "exit_code": exit_code(bool(new), state.interrupted, final, total_execs),
         "bench": bench,
         "cluster": _cluster(state, elapsed, total_execs),
     }
+
+
+def lane_status(stats: dict[str, Any]) -> str:
+    """The one status of a lane that every report format shows: ``unavailable`` (could not
+    run), ``error`` (a slice failed: never ``ok``), ``interrupted`` (its slices were all
+    interrupted before an exec), else ``ok``."""
+    if stats["status"] != "ok":
+        return str(stats["status"])
+    if stats["errors"]:
+        return "error"
+    if stats.get("interrupted") and not stats["execs"]:
+        return "interrupted"
+    return "ok"
+
+
+def exit_code(new: bool, interrupted: bool, final: bool, execs: int) -> int:
+    """The campaign's exit code: 1 new findings, 5 interrupted, 4 nothing checked (no exec), else 0."""
+    if new:
+        return 1
+    if interrupted:
+        return 5
+    if final and execs == 0:
+        return 4
+    return 0
 
 
 def _cluster(state: Any, elapsed: float, total_execs: int) -> dict[str, Any] | None:
@@ -337,6 +365,7 @@ def _svg_plots(report: dict[str, Any]) -> list[str]:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:  # pragma: no cover - matplotlib is a dependency
         return ["<p>(matplotlib is not installed: no plots)</p>"]
     timeline = report["timeline"]
@@ -357,8 +386,10 @@ def _svg_plots(report: dict[str, Any]) -> list[str]:
     ax.set_xlabel("campaign time (s)")
     ax.set_ylabel("execs/s")
     ax.set_title("execs/s per lane slice, and all lanes together")
+    ax.set_ylim(bottom=0)
     if lanes:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left")
+    _from_zero(ax, report)
     svgs.append(_svg(fig, plt))
     fig, ax = plt.subplots(figsize=(7, 3))
     corpus = [(p["elapsed"], p["corpus"]) for p in timeline if p.get("corpus") is not None]
@@ -374,8 +405,23 @@ def _svg_plots(report: dict[str, Any]) -> list[str]:
         ax.set_title("corpus size over time (no coverage lane ran: no coverage data)")
     ax.set_xlabel("campaign time (s)")
     ax.set_ylabel("corpus entries")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # entries are counted: no fractional ticks
+    ax.set_ylim(bottom=0)
+    handles = [*ax.get_legend_handles_labels()[0]] + ([*ax2.get_legend_handles_labels()[0]] if coverage else [])
+    if coverage:
+        ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax2.set_ylim(bottom=0)
+    if handles:
+        ax.legend(handles=handles, fontsize="small", loc="upper left")
+    _from_zero(ax, report)
     svgs.append(_svg(fig, plt))
     return svgs
+
+
+def _from_zero(ax: Any, report: dict[str, Any]) -> None:
+    """x from the campaign's start (0) to its end, whatever the first slice's time."""
+    ax.set_xlim(left=0, right=max(1.0, float(report.get("elapsed") or 0.0),
+                                  *(float(p["elapsed"]) for p in report["timeline"])))  # fmt: skip
 
 
 def _svg(fig: Any, plt: Any) -> str:
@@ -501,10 +547,10 @@ def to_junit(report: dict[str, Any]) -> str:
     for name, s in report["lanes"].items():
         case = ET.SubElement(lanes, "testcase", classname="campaign.lanes", name=name, time=f"{s['seconds']:.3f}")
         counts["tests"] += 1
-        if s["status"] == "unavailable":
-            ET.SubElement(case, "skipped", message=f"lane unavailable: {s['reason']}"[:1000])
+        if s["status"] in ("unavailable", "interrupted"):
+            ET.SubElement(case, "skipped", message=f"lane {s['status']}: {s['reason']}"[:1000])
             counts["skipped"] += 1
-        elif s["status"] == "error" or s["errors"]:
+        elif s["status"] == "error":
             ET.SubElement(case, "failure", message=f"lane error: {'; '.join(s['errors'])}"[:1000], type="lane-error")
             counts["failures"] += 1
         ET.SubElement(case, "system-out").text = (f"slices {s['slices']}, execs {s['execs']}, "

@@ -347,6 +347,19 @@ pub extern "C" fn fh_test_set_mutant(mutant: u32) -> i32 {
     ffi_boundary!("fh_test_set_mutant", api::set_mutant(mutant, MEMORY_BUGS))
 }
 
+#[cfg(feature = "mutants")]
+use fuzzharness_adapter::perturb::fh_perturb_hook;
+
+/// Installs the in-call perturbation hook (`mutants` builds only; NULL uninstalls).
+#[cfg(feature = "mutants")]
+#[no_mangle]
+pub extern "C" fn fh_test_set_perturb(hook: fh_perturb_hook) -> i32 {
+    ffi_boundary!("fh_test_set_perturb", {
+        fuzzharness_adapter::perturb::install(hook);
+        Ok(())
+    })
+}
+
 /// The real memory errors of the test mutants (see [`MemoryBugs`]), below.
 /// Their bodies are unsound on purpose: each performs the bug it is named
 /// after, so that a sanitizer (or the kernel) reports it.

@@ -50,6 +50,9 @@
 //!   of its handle (while the slot is not reused) return `FH_OK` from freed
 //!   memory (heap-use-after-free under ASan), and its acquires and releases
 //!   give `FH_STALE_HANDLE`;
+//! * `SNAPSHOT_PIN_RACE`: `fh_snapshot` pins its origin only after letting go
+//!   of the table lock and a [`race_window`] (`crate::session::mutant`); an
+//!   origin killed in the window is copied from its freed bytes (zeros);
 //! * `GO_CACHE_USE_AFTER_FREE` and `CLEANUP_UNREACHABLE` are Go-only bugs:
 //!   `FH_UNSUPPORTED` here.
 //!
@@ -139,7 +142,7 @@ pub fn set(mutant: u32, bugs: MemoryBugs) -> Result<()> {
                  front's cleanups; this is the Rust target"
             ),
         )),
-        FH_MUTANT_NONE..=FH_MUTANT_GUARD_ONE_SIDE => {
+        FH_MUTANT_NONE..=FH_MUTANT_GUARD_ONE_SIDE | FH_MUTANT_SNAPSHOT_PIN_RACE => {
             ACTIVE.store(mutant, Ordering::SeqCst);
             Ok(())
         }
@@ -208,11 +211,27 @@ pub fn starts_with_magic(data: &[u8]) -> bool {
 /// CPU, then spins briefly, so that concurrent calls from other threads land
 /// in it often.
 pub fn race_window() {
+    perturb(POINT_RACE_WINDOW);
     thread::yield_now();
     let start = Instant::now();
     while start.elapsed() < RACE_WINDOW {
         std::hint::spin_loop();
     }
+}
+
+/// In-call perturbation points of this shim (the numbers its hook is called with,
+/// `fh_test_set_perturb`): the window of a racy mutant, between a snapshot's lookup
+/// of its origin and its copy, before a dead resource's memory is freed.
+pub const POINT_RACE_WINDOW: u32 = 1;
+/// See [`POINT_RACE_WINDOW`].
+pub const POINT_SNAPSHOT_AFTER_LOOKUP: u32 = 2;
+/// See [`POINT_RACE_WINDOW`].
+pub const POINT_RELEASE_BEFORE_FREE: u32 = 3;
+
+/// A perturbation point: the installed hook, if any, yields or spins here.
+#[inline]
+pub fn perturb(point: u32) {
+    fuzzharness_adapter::perturb::point(point);
 }
 
 /// Bytes past the end that the bounds check accepts for a resource of `size`

@@ -58,6 +58,19 @@ impl Resource {
         Ok(Self::new(self.size, true, copy.into_boxed_slice()))
     }
 
+    /// `SNAPSHOT_PIN_RACE` (`mutants` builds): a read-only copy of the bytes,
+    /// or of zeros when they were freed already (what the mutant's late pin
+    /// copies from reused memory), never an error for freed bytes.
+    #[cfg(feature = "mutants")]
+    pub fn snapshot_after_free(&self) -> Result<Self> {
+        let mut copy = allocate(self.size)?;
+        match read(&self.bytes).as_deref() {
+            Some(bytes) => copy.extend_from_slice(bytes),
+            None => copy.resize(usize::try_from(self.size).unwrap_or(0), 0),
+        }
+        Ok(Self::new(self.size, true, copy.into_boxed_slice()))
+    }
+
     fn new(size: u64, read_only: bool, buffer: Box<[u8]>) -> Self {
         Self {
             size,

@@ -180,6 +180,8 @@ impl Session {
                 return Ok(());
             }
         };
+        #[cfg(feature = "mutants")]
+        crate::mutants::perturb(crate::mutants::POINT_RELEASE_BEFORE_FREE);
         self.reclaimer.retire(retired);
         Ok(())
     }
@@ -265,8 +267,14 @@ impl Session {
 
     /// `snapshot` with the new reference held by `side`.
     pub fn snapshot_as(&self, side: Side, handle: u64) -> Result<u64> {
+        #[cfg(feature = "mutants")]
+        if crate::mutants::is_active(fuzzharness_adapter::testing::FH_MUTANT_SNAPSHOT_PIN_RACE) {
+            return self.snapshot_pin_race(side, handle);
+        }
         let _pin = self.reclaimer.pin();
         let origin = self.lookup(handle)?;
+        #[cfg(feature = "mutants")]
+        crate::mutants::perturb(crate::mutants::POINT_SNAPSHOT_AFTER_LOOKUP);
         self.check_room(
             &read(&self.table),
             &self.reclaimer.counters(),

@@ -112,18 +112,18 @@ fn last_error() -> String {
 fn unknown_mutants_are_invalid_arguments_without_a_session() {
     let _guard = exclusive();
     assert_eq!(
-        fh_test_set_mutant(FH_MUTANT_CLEANUP_UNREACHABLE + 1),
+        fh_test_set_mutant(FH_MUTANT_SNAPSHOT_PIN_RACE + 1),
         FH_INVALID_ARGUMENT
     );
     assert_eq!(
         last_error(),
         format!(
             "fh_test_set_mutant: unknown mutant {}",
-            FH_MUTANT_CLEANUP_UNREACHABLE + 1
+            FH_MUTANT_SNAPSHOT_PIN_RACE + 1
         )
     );
     assert_eq!(fh_test_set_mutant(u32::MAX), FH_INVALID_ARGUMENT);
-    for mutant in FH_MUTANT_NONE..=FH_MUTANT_CLEANUP_UNREACHABLE {
+    for mutant in FH_MUTANT_NONE..=FH_MUTANT_SNAPSHOT_PIN_RACE {
         if mutant != FH_MUTANT_GO_CACHE_USE_AFTER_FREE && mutant != FH_MUTANT_CLEANUP_UNREACHABLE {
             assert_eq!(fh_test_set_mutant(mutant), FH_OK, "mutant {mutant}");
         }

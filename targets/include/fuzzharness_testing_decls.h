@@ -91,10 +91,28 @@ enum fh_mutant {
                                      reachable forever: the cleanup never runs, the owner never
                                      gets the acknowledgement, the memory is never freed
                                      (fh_quiesce gives FH_TIMED_OUT; a leak). */
-    /* 22..: free. A number is never reused for another mutant. */
+    FH_MUTANT_SNAPSHOT_PIN_RACE = 22, /* fh_snapshot looks its origin up under the table lock,
+                                     lets go of the lock, and only then pins the origin (a race
+                                     window in between): a release that kills the origin in the
+                                     window frees its memory under the snapshot, which copies
+                                     what is left there (Go: the freed C memory, a use-after-free;
+                                     Rust: zeros, as reused memory would read) and returns FH_OK
+                                     (needs concurrent calls). */
+    /* 23..: free. A number is never reused for another mutant. */
 };
 
 /* Switch the process-wide mutant. Errors: FH_INVALID_ARGUMENT for an unknown
  * mutant number, FH_UNSUPPORTED for a mutant this shim does not implement
  * (e.g. GO_CACHE_USE_AFTER_FREE in Rust). Callable at any time, no session needed. */
 fh_status fh_test_set_mutant(uint32_t mutant);
+
+/* In-call perturbation (test builds only: the Rust kit's cargo feature `perturb`, which
+ * the shim's `mutants` feature turns on; the Go kit's build tag `perturb` or `mutants`).
+ * The target calls the installed hook at points of its own choosing INSIDE a call --
+ * between a lookup and the update of a count, before a free -- passing a number of its
+ * own for the point; the hook (the harness's native runner) yields or spins there
+ * according to the run's seeded schedule, widening the windows where calls of other
+ * threads can interleave. NULL uninstalls. Process-wide; install it while no call runs. */
+typedef void (*fh_perturb_hook)(uint32_t point);
+fh_status fh_test_set_perturb(fh_perturb_hook hook);
+

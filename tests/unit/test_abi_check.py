@@ -24,7 +24,7 @@ from fuzzharness.contract.registry import load_registry
 
 def test_both_shims_match_the_header_today():
     header = header_functions(with_testing=True)
-    assert len(header) == 18  # ABI 1.1: 17 contract functions + fh_test_set_mutant
+    assert len(header) == 19  # ABI 1.1: 17 contract functions + fh_test_set_mutant + fh_test_set_perturb
     assert set(rust_exports()) == set(header)
     assert set(go_exports()) == set(header)
     assert set(read_rust_crate(PROJECT_ROOT / "rust_shim").structs) >= set(header_structs()) and len(header_structs()) == 5

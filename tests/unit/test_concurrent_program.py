@@ -83,7 +83,7 @@ def test_perturbations_are_derived_from_the_seed():
     assert perturbations(other) != perturbations(p)
     rows = perturbations(p)
     assert [len(r) for r in rows] == [len(t) for t in p.threads]
-    assert all(sum(1 for kind, spin in r if kind == 2 and spin >= 2500) >= 3 for r in rows)  # change points
+    assert all(sum(1 for kind, spin in r if kind in (2, 3) and spin >= p.schedule.long_spin / 2) >= 3 for r in rows)  # change points
 
 
 def test_native_ops_resolve_pool_and_local_handles():

@@ -118,6 +118,9 @@ type session struct {
 	acks       atomic.Uint64 // acknowledgements the owner accepted
 	ackErrors  atomic.Uint64 // acknowledgements the owner refused (a bookkeeping bug, or an owner mutant)
 	lateCleans atomic.Uint64 // cleanups that ran after the session closed, and acknowledged nothing
+	// acked receives a token (without blocking; one is kept) after each
+	// acknowledgement, so Quiesce waits for the cleanups instead of sleeping.
+	acked chan struct{}
 }
 
 // held is Go's share of one handle: how many references Go holds on it, and
@@ -195,7 +198,7 @@ func (f *Front) Init(cfg *table.Config) error {
 	if err := f.check(f.b.Init(&c)); err != nil {
 		return err
 	}
-	f.cur.Store(&session{f: f, strategy: c.Strategy, refs: make(map[Handle]*held)})
+	f.cur.Store(&session{f: f, strategy: c.Strategy, refs: make(map[Handle]*held), acked: make(chan struct{}, 1)})
 	return nil
 }
 
@@ -264,6 +267,10 @@ func (s *session) ack(h Handle) {
 		s.acks.Add(1)
 	} else {
 		s.ackErrors.Add(1)
+	}
+	select { // wake a waiting Quiesce
+	case s.acked <- struct{}{}:
+	default:
 	}
 }
 
@@ -405,6 +412,11 @@ func (f *Front) Quiesce() error {
 	}
 	timeout := quiesceTimeout(f.quiesceTimeout)
 	deadline := time.Now().Add(timeout)
+	select { // only acknowledgements from now on count
+	case <-s.acked:
+	default:
+	}
+	collect := true
 	for {
 		var st table.Stats
 		if err := f.check(f.b.Stats(&st)); err != nil {
@@ -418,11 +430,18 @@ func (f *Front) Quiesce() error {
 				"(Go's cleanups acknowledged %d releases so far); nothing is lost, call again",
 				st.PendingResources, st.PendingBytes, timeout, s.acks.Load())
 		}
-		runtime.GC()
-		time.Sleep(time.Millisecond) // lets the cleanup goroutine run
+		if collect {
+			runtime.GC()
+		}
+		// No fixed sleep: wait for a cleanup's acknowledgement, and collect again
+		// only when none came within the wait (another cycle is needed).
+		collect = !table.AwaitSignal(s.acked, settleWait)
 	}
 	return f.check(f.b.Quiesce())
 }
+
+// settleWait bounds one wait for an acknowledgement in Quiesce.
+const settleWait = time.Millisecond
 
 // DrainReclaimEvents serves fh_drain_reclaim_events for an attached front.
 // The owner frees the memory and records the events (drain them through the

@@ -40,6 +40,10 @@ import (
 //     keeps each new resource's memory by slot; a read through a stale handle
 //     reads through it.
 //   - SharedLastError: SetSharedLastError and SharedLastError, used by the shim.
+//   - SnapshotPinRace: snapshotPin looks the origin up under the lock, lets go
+//     of it, waits raceWindow, then pins: a release that kills the origin in
+//     the window frees its memory (Immediate strategy) and the snapshot copies
+//     the freed C memory.
 
 // Mutant is a plantable bug (enum fh_mutant).
 type Mutant uint32
@@ -74,7 +78,10 @@ const (
 	// wrapper itself, which therefore stays reachable; the owner never gets
 	// the acknowledgement. A standalone session ignores it.
 	MutantCleanupUnreachable Mutant = 21
-	lastMutant                      = MutantCleanupUnreachable
+	// MutantSnapshotPinRace: fh_snapshot pins its origin only after letting go
+	// of the session lock (snapshotPin), a race window in between.
+	MutantSnapshotPinRace Mutant = 22
+	lastMutant                   = MutantSnapshotPinRace
 )
 
 // The trigger of the crash mutants: a write of exactly triggerLen bytes whose
@@ -191,6 +198,7 @@ func sleepForever() {
 // raceWindow is the window of a racy mutant between its check and its
 // update: it yields, then spins briefly, so that concurrent calls land in it.
 func raceWindow() {
+	perturb(pointRaceWindow)
 	runtime.Gosched()
 	for start := time.Now(); time.Since(start) < raceWindowSpin; {
 	}
@@ -565,3 +573,41 @@ func SharedLastError() (string, bool) {
 	defer sharedLastError.Unlock()
 	return sharedLastError.msg, true
 }
+
+// snapshotPin is pin for fh_snapshot; under MutantSnapshotPinRace the pin comes
+// after the lock is let go and a race window, so the origin can die and be
+// freed in between and the snapshot copies freed memory.
+func (s *session) snapshotPin(h Handle) (*resource, error) {
+	if !isActive(MutantSnapshotPinRace) {
+		return s.pin(h)
+	}
+	s.mu.Lock()
+	r, err := s.lookup(h)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	raceWindow()
+	r.pins.Add(1)
+	return r, nil
+}
+
+// The in-call perturbation points of the table (the numbers the hook of
+// fh_test_set_perturb is called with): the window of a racy mutant, between a
+// snapshot's lookup of its origin and its copy, before a dead resource's memory
+// is freed.
+const (
+	pointRaceWindow          = 1
+	pointSnapshotAfterLookup = 2
+	pointReleaseBeforeFree   = 3
+)
+
+// perturb is the shim's perturbation point (SetPerturb; nothing until set).
+var perturb = func(uint32) {}
+
+// SetPerturb makes point the table's perturbation point: the shim passes the
+// adapter kit's PerturbPoint, which calls the hook fh_test_set_perturb installed.
+func SetPerturb(point func(uint32)) { perturb = point }
+
+func perturbSnapshot() { perturb(pointSnapshotAfterLookup) }
+func perturbFree()     { perturb(pointReleaseBeforeFree) }

@@ -26,10 +26,10 @@ var trigger = goBuf{0xFD, 1, 2}
 
 func TestSetMutant(t *testing.T) {
 	withMutant(t, MutantNone)
-	wantStatus(t, SetMutant(uint32(MutantCleanupUnreachable)+1), InvalidArgument)
+	wantStatus(t, SetMutant(uint32(lastMutant)+1), InvalidArgument)
 	wantStatus(t, SetMutant(1<<31), InvalidArgument)
 	wantStatus(t, SetMutant(uint32(MutantGuardOneSide)), Unsupported) // Rust's
-	for f := MutantNone; f <= MutantCleanupUnreachable; f++ {
+	for f := MutantNone; f <= lastMutant; f++ {
 		if f != MutantGuardOneSide {
 			mustOK(t, SetMutant(uint32(f)))
 			if !Active(f) {

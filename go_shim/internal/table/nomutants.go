@@ -24,6 +24,9 @@ func mutantInstalled(*resource)                        {}
 func mutantUnsyncWrite(*resource, uint64, []byte) bool { return false }
 
 func (*session) mutantCleanup(*resource) bool                 { return false }
+func (s *session) snapshotPin(h Handle) (*resource, error)    { return s.pin(h) }
+func perturbSnapshot()                                        {}
+func perturbFree()                                            {}
 func (*session) mutantAcquire(Handle) (bool, error)           { return false, nil }
 func (*session) mutantRelease(Handle) (bool, error)           { return false, nil }
 func (*session) mutantStaleRelease(_ Handle, err error) error { return err }

@@ -65,6 +65,10 @@ type session struct {
 	// releasedAt is, with events, the clock reading of each pending
 	// resource's death, by handle.
 	releasedAt map[Handle]uint64
+	// settled receives a token (without blocking; one is kept) each time a
+	// pending resource is reclaimed, so quiesce waits for the cleanup path
+	// itself instead of sleeping a fixed time.
+	settled chan struct{}
 }
 
 // slot is one entry of the table. res is nil while the slot is free.
@@ -108,6 +112,7 @@ func newSession(cfg Config, alloc Allocator, clock Clock) *session {
 		quiesceTimeout: defaultQuiesceTimeout,
 		clock:          clock,
 		unreclaimed:    make(map[Handle]*buffer),
+		settled:        make(chan struct{}, 1),
 	}
 	if cfg.Flags&FlagReclaimEvents != 0 {
 		s.events = newEventRing(EventRingCapacity)
@@ -174,12 +179,17 @@ func (s *session) reclaim(h Handle) {
 		return
 	}
 	delete(s.unreclaimed, h)
+	perturbFree()
 	s.disown(buf)
 	s.count.PendingResources--
 	s.count.PendingBytes -= uint64(len(buf.mem))
 	s.count.Reclaimed++
 	if s.events != nil {
 		s.recordReclaim(h, uint64(len(buf.mem)))
+	}
+	select { // wake a waiting quiesce
+	case s.settled <- struct{}{}:
+	default:
 	}
 }
 
@@ -409,11 +419,12 @@ func (s *session) read(h Handle, offset uint64, buf Buffer) error {
 }
 
 func (s *session) snapshot(h Handle) (Handle, error) {
-	origin, err := s.pin(h)
+	origin, err := s.snapshotPin(h)
 	if err != nil {
 		return 0, err
 	}
 	defer s.unpin(origin)
+	perturbSnapshot()
 	if err := s.admit(origin.size); err != nil {
 		return 0, snapshotError(h, err)
 	}
@@ -468,9 +479,15 @@ func (s *session) stats() Stats {
 // The bound is the session's quiesceTimeout (5 s); in mutants builds,
 // while MutantReclaimNever is active, it is mutantQuiesceTimeout (1 s), so
 // that the time-out that mutant causes is detected sooner.
+//
+// It sleeps no fixed time: after a collection it waits for the cleanup path
+// to signal a reclamation (session.settled), and collects again only when
+// none came within settleWait (a cleanup that needs another cycle).
 func (s *session) quiesce() error {
 	timeout := quiesceTimeout(s.quiesceTimeout)
 	deadline := time.Now().Add(timeout)
+	drain(s.settled) // only reclamations from now on count
+	collect := true
 	for {
 		st := s.stats()
 		if st.PendingResources == 0 && st.PendingBytes == 0 {
@@ -480,10 +497,40 @@ func (s *session) quiesce() error {
 			return fail(TimedOut, "%d dead resources (%d bytes) still await reclamation after %v; nothing is lost, call again",
 				st.PendingResources, st.PendingBytes, timeout)
 		}
-		if s.cfg.Strategy == GoCleanup {
+		if s.cfg.Strategy == GoCleanup && collect {
 			runtime.GC()
 		}
-		time.Sleep(time.Millisecond) // lets the cleanup goroutine and other calls run
+		collect = !AwaitSignal(s.settled, settleWait)
+	}
+}
+
+// settleWait bounds one wait for a reclamation signal in quiesce; past it
+// the loop collects (GoCleanup) and looks again.
+const settleWait = time.Millisecond
+
+// drain empties a signal channel without blocking.
+func drain(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+// AwaitSignal waits up to d for a token on c and reports whether one came.
+// A token already there is taken at once (no timer).
+func AwaitSignal(c chan struct{}, d time.Duration) bool {
+	select {
+	case <-c:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -431,3 +431,15 @@ macro_rules! export_contract {
         }
     };
 }
+
+/// Calls the perturbation hook whose address `raw` was stored by
+/// [`crate::perturb::install`] (feature `perturb`).
+#[cfg(feature = "perturb")]
+pub(crate) fn call_perturb_hook(raw: usize, point: u32) {
+    // SAFETY: `raw` is non-zero and was stored from an `unsafe extern "C" fn(u32)`
+    // by `perturb::install`; the hook's installer (fh_test_set_perturb's caller)
+    // promises a function callable from any thread at any time.
+    let hook: unsafe extern "C" fn(u32) = unsafe { std::mem::transmute(raw) };
+    unsafe { hook(point) }
+}
+

@@ -152,6 +152,8 @@ pub mod error;
 pub mod ffi;
 pub mod last_error;
 pub mod ledger;
+#[cfg(feature = "perturb")]
+pub mod perturb;
 #[rustfmt::skip] // generated (kitgen.py)
 pub mod testing;
 

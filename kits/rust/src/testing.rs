@@ -85,3 +85,9 @@ pub const FH_MUTANT_GUARD_ONE_SIDE: u32 = 20;
 /// the cleanup never runs, the owner never gets the acknowledgement, the memory is never freed
 /// (fh_quiesce gives FH_TIMED_OUT; a leak).
 pub const FH_MUTANT_CLEANUP_UNREACHABLE: u32 = 21;
+/// fh_snapshot looks its origin up under the table lock, lets go of the lock, and only then
+/// pins the origin (a race window in between): a release that kills the origin in the window
+/// frees its memory under the snapshot, which copies what is left there (Go: the freed C
+/// memory, a use-after-free; Rust: zeros, as reused memory would read) and returns FH_OK (needs
+/// concurrent calls).
+pub const FH_MUTANT_SNAPSHOT_PIN_RACE: u32 = 22;

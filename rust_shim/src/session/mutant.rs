@@ -64,6 +64,24 @@ impl Session {
         }
     }
 
+    /// `SNAPSHOT_PIN_RACE`: `fh_snapshot` looks its origin up under the table
+    /// lock, lets go of it, waits a race window, and only then pins the epoch
+    /// and copies. A release that kills the origin in the window frees its
+    /// bytes; the copy then takes what is left there (zeros, as reused memory
+    /// would read: [`Resource::snapshot_after_free`]) and the caller is told
+    /// `FH_OK` for a snapshot of a resource that no longer had these bytes.
+    pub(super) fn snapshot_pin_race(&self, side: Side, handle: u64) -> Result<u64> {
+        let origin = self.lookup(handle)?;
+        race_window();
+        let _pin = self.reclaimer.pin();
+        self.check_room(
+            &read(&self.table),
+            &self.reclaimer.counters(),
+            origin.size(),
+        )?;
+        self.insert(origin.snapshot_after_free()?, side)
+    }
+
     /// `RACY_ACQUIRE`: checks that the resource is live, lets go of the table
     /// lock, yields, then increments without checking again. If the last
     /// reference was released in the window, the increment goes to a dead
