@@ -55,7 +55,7 @@ from fuzzharness.findings.triage import findings_for
 from fuzzharness.oracles.differential import cross_check_skipped
 from fuzzharness.oracles.fastmodel import Prediction, accepts, disagreement, predict
 from fuzzharness.programs.interpreter import unpack
-from fuzzharness.programs.sequential import Program, generate, within_calls
+from fuzzharness.programs.sequential import Program, generate, generate_long_lifetime, within_calls
 
 #: Share of ops given a runtime selector when a cross-runtime pair is fuzzed (program.generate).
 PAIR_VIA_RATE = 0.3
@@ -89,6 +89,10 @@ class FuzzOptions:
     rss_limit_mb: int | None = None
     #: known bugs to accept and fuzz past (fuzzharness.findings.baseline); None: none
     baseline: Path | None = None
+    #: a long-lifetime program (programs.sequential.generate_long_lifetime) every
+    #: LONG_LIFETIME_PERIOD seconds per job, in time-bounded runs (``--runs`` keeps the
+    #: seed-determined programs only)
+    long_lifetimes: bool = True
     #: check with the fast path where it applies (fast_path_note); False: every program
     #: the reference way (the same findings, slower: for comparisons and debugging)
     fast_path: bool = True
@@ -135,6 +139,12 @@ class FuzzSummary:
         out["ops_per_second"] = round(self.ops_per_second, 1)
         out["new_findings"] = sum(1 for f in self.findings if f["new"])
         return out
+
+
+#: Seconds before a job's first long-lifetime program, and between two of them (each costs ~1 s
+#: to run and check: ~5% of a job's time; two in three reuse one slot past 2^16 versions).
+LONG_LIFETIME_FIRST = 3.0
+LONG_LIFETIME_PERIOD = 12.0
 
 
 def program_seed(seed: int, job: int, n: int) -> int:
@@ -184,6 +194,9 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
         counter = [0]
         entries = load_corpus(options.corpus) if options.corpus else []
         from_corpus: set[int] = set()
+        # Long lifetimes (a slot reused 2^16 times, a table filled) are scheduled by time: by
+        # chance they are too rare to be found in a minute, and too costly for every program.
+        next_long = [time.monotonic() + LONG_LIFETIME_FIRST]
 
         def next_batch() -> list[tuple[int, Program]]:
             if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
@@ -198,6 +211,9 @@ def _job(index: int, options: FuzzOptions, specs: list[TargetSpec], events: Any,
                 if entries and rng.random() < options.corpus_rate:
                     from_corpus.add(seed)
                     batch.append((seed, mutate_entry(rng, entries, options.max_ops)))
+                elif options.long_lifetimes and options.runs is None and time.monotonic() >= next_long[0]:
+                    next_long[0] = time.monotonic() + LONG_LIFETIME_PERIOD
+                    batch.append((seed, generate_long_lifetime(rng, options.max_ops, PAIR_VIA_RATE if pairs else 0.0)))
                 else:
                     # Runtime selectors only matter to pairs: single-target runs keep plain programs.
                     batch.append((seed, generate(rng, options.max_ops, via_rate=PAIR_VIA_RATE if pairs else 0.0)))
