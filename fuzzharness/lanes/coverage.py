@@ -68,6 +68,7 @@ from typing import Any, Callable
 from fuzzharness.contract.bindings import libfuzzer_path
 from fuzzharness.contract.header import PROJECT_ROOT
 from fuzzharness.errors import FuzzHarnessError, InvalidArgument, MissingToolchain
+from fuzzharness.execution.environment import decide
 
 __all__ = ["run_lane", "minimize_corpus", "custom_mutator_path", "live_writes", "coverage_mode",
            "lane_main", "DEFAULT_CORPUS"]  # fmt: skip
@@ -619,7 +620,8 @@ def _prepare_work(config: dict[str, Any], work: Path) -> Path:
 
 
 def _lane_env(config: dict[str, Any]) -> dict[str, str]:
-    env = {**os.environ, _CONFIG_ENV: json.dumps(config)}
+    # Decided, not inherited (fuzzharness.execution.environment): libFuzzer's process loads the targets.
+    env = {**decide("hunt").env, _CONFIG_ENV: json.dumps(config)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fuzzharness.contract.registry import select_targets
+from fuzzharness.execution.environment import decide
 from fuzzharness.execution.supervisor import DEFAULT_TIMEOUT, TargetWorker
 from fuzzharness.findings.store import Finding, merge_hits, save
 from fuzzharness.findings.triage import findings_for_run
@@ -195,6 +196,7 @@ class StressSummary:
         out["nothing_checked"] = self.nothing_checked
         out["oversubscribed"] = self.oversubscribed
         out["checked_ops_per_s"] = round(self.checked_ops / self.check_seconds) if self.check_seconds else 0
+        out["environment"] = run_environment()
         for row in out["per_target"].values():
             row["overlap_fraction"] = (
                 round(row["overlapping"] / row["overlap_total"], 4) if row["overlap_total"] else 0.0
@@ -274,9 +276,19 @@ def run_stress(options: StressOptions, progress: Callable[[StressSummary], None]
     return summary
 
 
+def run_environment() -> dict[str, Any]:
+    """What the workers' Go runtime and the machine were set to (GOGC, GOMAXPROCS: as the
+    harness decided them, fuzzharness.execution.environment), and the CPU count."""
+    env = decide("hunt").env
+    return {"GOGC": env.get("GOGC", "unset (100)"), "GOMAXPROCS": env.get("GOMAXPROCS", f"unset ({os.cpu_count()})"),
+            "cpu_count": os.cpu_count()}  # fmt: skip
+
+
 def print_summary(summary: StressSummary) -> None:
+    env = run_environment()
     print(f"stress: {summary.programs} program runs on {', '.join(summary.targets)} with {summary.threads} threads, "
-          f"{summary.ops} thread ops in {summary.seconds:.1f} s (seed {summary.seed})")  # fmt: skip
+          f"{summary.ops} thread ops in {summary.seconds:.1f} s (seed {summary.seed}); GOGC {env['GOGC']}, "
+          f"GOMAXPROCS {env['GOMAXPROCS']}, {env['cpu_count']} CPUs")  # fmt: skip
     print(f"   overlap: {summary.overlap:.1%} of thread ops overlapped another thread's op on the same resource "
           f"({summary.overlapping}/{summary.overlap_total})"
           + (f"; {summary.threads} threads on {summary.cores} cores (oversubscribed)" if summary.oversubscribed else ""))  # fmt: skip
