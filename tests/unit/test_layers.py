@@ -1,7 +1,8 @@
 """The package's folders are layers, and every import points down.
 
 :data:`LAYERS` is the one declaration of the layer order, bottom first. A module's
-layer is its folder under ``fuzzharness/`` (or its own name for a top-level module).
+layer is its folder under ``fuzzharness/`` (or its own name for a top-level module); a
+layer may hold several names, which may import each other (without a cycle).
 Every import of a package module -- at the top or inside a function, absolute or
 relative -- must name a module of the same layer or of a lower one, and the modules
 import each other without a cycle. A module in no declared layer fails the test, so
@@ -17,8 +18,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fuzzharness"
 
-#: Bottom first. A layer may import itself and anything before it, never after it.
-LAYERS = (
+#: Bottom first. A layer may import itself and anything before it, never after it. An
+#: entry is a folder or top-level module name, or a tuple of names sharing one layer.
+LAYERS: tuple[str | tuple[str, ...], ...] = (
     "errors",  # the one error hierarchy (and the package's __init__: its version)
     "contract",  # the header's enums and values, the only cffi module, the registry, the ABI check
     "programs",  # sequential and concurrent programs, their three forms, the interpreter
@@ -28,8 +30,17 @@ LAYERS = (
     "report",  # campaign reports, progress display
     "lanes",  # fuzz, stress, coverage, slices, the campaign, the mutant suite
     "bench",  # reclamation latency, throughput, stress machinery
+    ("hypothesis", "pytest_plugin"),  # in a user's test suite: the state machine, the pytest plugin
     "cli",  # the command line
 )
+
+
+def _names(layer: str | tuple[str, ...]) -> tuple[str, ...]:
+    return layer if isinstance(layer, tuple) else (layer,)
+
+
+def layer_name(index: int) -> str:
+    return "/".join(_names(LAYERS[index]))
 
 
 def module_name(path: Path) -> str:
@@ -44,9 +55,10 @@ def layer_of(module: str) -> int:
     if len(parts) == 1:  # fuzzharness/__init__.py holds the version only
         return 0
     name = parts[1]
-    if name not in LAYERS:
-        raise AssertionError(f"{module}: its folder or name {name!r} is no declared layer (tests/unit/test_layers.py LAYERS)")
-    return LAYERS.index(name)
+    for index, layer in enumerate(LAYERS):
+        if name in _names(layer):
+            return index
+    raise AssertionError(f"{module}: its folder or name {name!r} is no declared layer (tests/unit/test_layers.py LAYERS)")
 
 
 def modules() -> dict[str, Path]:
@@ -86,8 +98,8 @@ def import_graph() -> tuple[dict[str, set[str]], list[str]]:
             if target != module:
                 graph[module].add(target)
             if layer_of(target) > layer_of(module):
-                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {module} ({LAYERS[layer_of(module)]}) "
-                              f"imports {target} ({LAYERS[layer_of(target)]}), a higher layer")  # fmt: skip
+                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {module} ({layer_name(layer_of(module))}) "
+                              f"imports {target} ({layer_name(layer_of(target))}), a higher layer")  # fmt: skip
     return graph, upward
 
 
@@ -158,6 +170,25 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path, monkeypatch):
     assert len(upward) == 1 and "contract/header.py:1" in upward[0]
     assert find_cycle(graph) in (["fuzzharness.lanes.fuzz", "fuzzharness.lanes.stress", "fuzzharness.lanes.fuzz"],
                                  ["fuzzharness.lanes.stress", "fuzzharness.lanes.fuzz", "fuzzharness.lanes.stress"])
+
+
+def test_names_sharing_a_layer_may_import_each_other_but_not_upward(tmp_path, monkeypatch):
+    fake = tmp_path / "fuzzharness"
+    for rel, text in {
+        "__init__.py": "",
+        "errors.py": "",
+        "hypothesis.py": "from fuzzharness.pytest_plugin import x\n",
+        "pytest_plugin.py": "from fuzzharness import errors\n",
+        "bench/__init__.py": "",
+        "bench/throughput.py": "from fuzzharness.hypothesis import y\n",
+    }.items():
+        (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+        (fake / rel).write_text(text)
+    monkeypatch.setitem(globals(), "PACKAGE", fake)
+    graph, upward = import_graph()
+    assert layer_of("fuzzharness.hypothesis") == layer_of("fuzzharness.pytest_plugin") > layer_of("fuzzharness.bench")
+    assert len(upward) == 1 and "bench/throughput.py:1" in upward[0] and "(hypothesis/pytest_plugin)" in upward[0]
+    assert find_cycle(graph) is None
 
 
 def test_a_module_outside_the_layers_is_refused(tmp_path, monkeypatch):
