@@ -10,14 +10,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SECONDS ?= 30
 
-.PHONY: lint fuzz test campaign setup tools build build-mutants build-asan build-cov test-mutants test-rust test-go test-python abi-check clean
+.PHONY: lint fuzz test campaign setup tools build-examples build build-mutants build-asan build-cov test-mutants test-rust test-go test-python abi-check clean
 
 # rust and go alone, and go+rust: the two loaded into one worker and attached (Go front over
 # the Rust owner), every program checked against the model and across targets.
 fuzz: build
 	$(BIN)/fuzzharness fuzz --targets rust,go,go+rust --seconds $(SECONDS)
 
-test: lint tools build build-mutants build-asan build-cov test-rust test-go abi-check test-python test-mutants
+test: lint tools build build-mutants build-asan build-cov build-examples test-rust test-go abi-check test-python test-mutants
 
 setup: $(BIN)/.installed
 
@@ -34,6 +34,11 @@ $(BIN)/.installed: pyproject.toml
 
 build: setup
 	$(BIN)/fuzzharness build --variant release
+
+# The worked example's adapter (release and the variants the tests hunt), out of tree.
+EXAMPLE_REGISTRY := examples/slotmap-adapter/registry.toml
+build-examples: setup
+	for v in release weak-aba weak-stale-panic weak-alias weak-race weak-panic-alias; do $(BIN)/fuzzharness --registry $(EXAMPLE_REGISTRY) build --target slotmap --variant $$v || exit 1; done
 
 build-mutants: setup
 	$(BIN)/fuzzharness build --variant mutants

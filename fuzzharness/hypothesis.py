@@ -10,21 +10,26 @@ Two lines in a test module::
 handles). The registry, build variant and mutant come from the keyword arguments, else
 from the pytest plugin's options (``--fh-registry``, ``--fh-variant``, ``--fh-mutant``,
 see :mod:`fuzzharness.pytest_plugin`), else the defaults (the bundled registry, release,
-no mutant). Settings as for any Hypothesis machine: ``TestMyLib.settings = settings(...)``
-or ``ownership_machine(..., settings=settings(...))``; the defaults are Hypothesis's for a
-state machine (100 examples of up to 50 steps, no deadline) without the ``explain``
-phase (it traces every line the check runs: a failing run took three times as long).
+no mutant). Settings as for any Hypothesis machine, e.g.
+``TestMyLib.settings = settings(TestMyLib.settings, max_examples=500)`` (or
+``ownership_machine(..., settings=...)``); the defaults are Hypothesis's for a state
+machine (100 examples of up to 50 steps, no deadline) without the ``explain`` phase (it
+traces every line the check runs: a failing run took three times as long), which a
+settings object made from them keeps.
 
 The machine (:class:`OwnershipMachine`) draws a session (configuration, and which kinds of
 call it makes: see below), then steps that are contract calls: ``create``, ``snapshot``,
 ``release``, ``write``, ``read``, and ``use`` (``acquire``, ``info`` or ``quiesce``); a call
 on a handle may instead pass a dead handle (a stale use), the handle with bits flipped
 (``hK^mask``: a forgery derived from the target's OWN value) or a raw value (0, all ones,
-...). Handles flow through the bundle ``live``: a handle enters it when the model says its
-create or snapshot succeeded, and ``release`` takes it out and puts it back only while the
-model says the resource still lives. No ``stats`` step: the stats invariant reads them
-after every step. On a cross-runtime pair each call also draws the runtime that makes it
-(``via``). The in-process model only steers the drawing; the verdict is the harness's.
+...). Handles flow through the bundle ``handles``: a handle enters it when the in-process
+model says its create or snapshot succeeded; steps draw from ``live``, the handles of
+``handles`` whose resource the model says still lives when the step draws. (A handle never
+leaves the bundle, so a release moves no other handle's place in it: taking a released
+handle out and putting a survivor back at the end left shrinking stuck at 7 steps for a
+4-step bug.) No ``stats`` step: the stats invariant reads them after every step. On a
+cross-runtime pair each call also draws the runtime that makes it (``via``). The model
+only steers the drawing; the verdict is the harness's.
 
 Swarm testing (some kinds of call left out of a whole example, which finds bugs that need
 many calls of a few kinds) is drawn with the session, in its first step. Hypothesis's own
@@ -44,11 +49,12 @@ nothing, so the second run is the same program observed more often), and the lea
 quiesce (every run closes with quiesce, stats and shutdown). A step's verdict does not
 depend on the steps after it, so this is the verdict of a check after every step.
 
-Why not a round trip per step: measured on the rust mutants (seed 0, 100 examples), a
-check after every step took 42-290 s to find and shrink a bug, the check at teardown
-12-20 s; a passing run of 100 examples takes about 2.5 s. (Checking at steps 1, 2, 4, 8,
-... was faster still to find, but left shrinking stuck at 8-32 steps: an example that fails
-at a checkpoint cannot lose a step without moving the failure past its end.)
+Why not a round trip per step: measured on the rust mutants (seed 0, 100 examples, an
+earlier set of rules), a check after every step took 42-290 s to find and shrink a bug,
+the check at teardown 12-20 s (now 5-25 s per bug, rust and go); a passing run of 100
+examples takes about 2.5 s. (Checking at steps 1, 2, 4, 8, ... left shrinking stuck at
+8-32 steps: an example that fails at a checkpoint cannot lose a step without moving the
+failure past its end.)
 
 A failure is an :class:`~fuzzharness.pytest_plugin.OwnershipFailure` (an AssertionError)
 naming the finding's kind and signature, with the program in the harness's text form

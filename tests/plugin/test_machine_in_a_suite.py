@@ -18,9 +18,9 @@ from hypothesis import settings
 from fuzzharness.hypothesis import ownership_machine
 
 TestSlotmap = ownership_machine("slotmap").TestCase
-TestSlotmap.settings = settings(max_examples=100, derandomize=True, database=None, deadline=None)
+TestSlotmap.settings = settings(TestSlotmap.settings, derandomize=True, database=None)
 TestRust = ownership_machine("rust").TestCase
-TestRust.settings = settings(max_examples=30, derandomize=True, database=None, deadline=None)
+TestRust.settings = settings(TestRust.settings, max_examples=30, derandomize=True, database=None)
 """,
     "test_programs": '''
 def test_a_released_handle_is_dead(fh_target):

@@ -23,6 +23,7 @@ BUDGET = settings(max_examples=100, derandomize=True, database=None, deadline=No
 MOST_STEPS = 6
 
 
+@pytest.mark.quality
 @pytest.mark.parametrize("mutant", ["snapshot-shares", "early-free", "leak-on-error"])
 @pytest.mark.parametrize("target", ["rust", "go"])
 def test_the_machine_finds_a_planted_bug_and_shrinks_it(target, mutant, tmp_path):
